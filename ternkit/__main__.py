@@ -1,0 +1,3 @@
+from ternkit.cli import main
+
+raise SystemExit(main())
