@@ -1,0 +1,98 @@
+"""Build C with cffi (API mode) and cache the built module.
+
+The cache key is the hash of the C declarations, the source, the compile flags, the compiler's
+identity and the Python/cffi versions. Modules live in `$TERNKIT_CACHE_DIR` (default
+`$XDG_CACHE_HOME/ternkit` or `~/.cache/ternkit`). Each build happens in its own temporary folder and
+the finished shared object is moved into place with an atomic rename, so two processes building the
+same module at once both succeed and never load a half-written file.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.machinery
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+import cffi
+
+from ternkit.errors import TernkitError, ToolchainError
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("TERNKIT_CACHE_DIR")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ternkit"
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def compiler() -> str:
+    return os.environ.get("CC", "gcc")
+
+
+@functools.lru_cache(maxsize=None)
+def compiler_identity(cc: str) -> str:
+    """First line of `cc --version`; raises a clear error when the compiler is missing."""
+    exe = cc.split()[0]
+    if shutil.which(exe) is None:
+        raise ToolchainError(f"C compiler {exe!r} not found: install it (`apt-get install gcc`) or set CC to one")
+    out = subprocess.run([*cc.split(), "--version"], capture_output=True, text=True)
+    return out.stdout.splitlines()[0] if out.stdout else exe
+
+
+def build_module(prefix: str, cdef: str, source: str, *, flags: tuple[str, ...] = ("-O3",),
+                 include_dirs: tuple[str, ...] = ()) -> ModuleType:
+    """Compile `source` exposing the declarations in `cdef`; return the module (`.ffi`, `.lib`)."""
+    cc = compiler()
+    key_text = "\0".join([cdef, source, " ".join(flags), " ".join(include_dirs), compiler_identity(cc),
+                          sys.version, cffi.__version__])
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:20]
+    modname = f"_ternkit_{prefix}_{key}"
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    target = cache_dir() / f"{modname}{suffix}"
+    if not target.exists():
+        _compile(modname, cdef, source, flags, include_dirs, target)
+    return _load(modname, target)
+
+
+def _compile(modname, cdef, source, flags, include_dirs, target: Path) -> None:
+    ffi = cffi.FFI()
+    ffi.cdef(cdef)
+    ffi.set_source(modname, source, extra_compile_args=list(flags), include_dirs=list(include_dirs))
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
+        try:
+            built = ffi.compile(tmpdir=tmp, verbose=False)
+        except Exception as exc:  # distutils/setuptools wrap compiler failures in several types
+            log = _compiler_output(exc)
+            raise TernkitError(f"compiling {modname} failed: {log}") from None
+        # Unique name first, then an atomic rename: concurrent builders never see a partial file.
+        staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        shutil.copyfile(built, staged)
+        os.replace(staged, target)
+
+
+def _compiler_output(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__
+
+
+def _load(modname: str, path: Path) -> ModuleType:
+    if modname in sys.modules:
+        return sys.modules[modname]
+    spec = importlib.util.spec_from_file_location(modname, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[modname] = module
+    return module
+
+
+def python_include() -> str:
+    return sysconfig.get_paths()["include"]
