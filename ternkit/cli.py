@@ -1,15 +1,20 @@
 """The `ternkit` command. Each subcommand lives in `ternkit/commands/<name>.py` and exposes
-`register(subparsers)`; adding one means adding its module name to COMMANDS."""
+`register(subparsers)` (adds its parser and sets `func`); modules there are discovered automatically."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 
+import ternkit.commands
 from ternkit.errors import TernkitError
 
-COMMANDS = ["models", "run"]
+
+
+def command_modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(ternkit.commands.__path__) if not m.name.startswith("_"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMANDS:
+    for name in command_modules():
         importlib.import_module(f"ternkit.commands.{name}").register(sub)
     return parser
 

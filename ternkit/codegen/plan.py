@@ -25,7 +25,7 @@ class PlanTarget(Protocol):
 class KernelSpec:
     M: int                      # output features (rows of W)
     K: int                      # input features
-    N: int                      # tokens per call: 1 = GEMV (decode), >1 = GEMM (prefill)
+    N: int                      # tokens the kernel is tuned for: 1 = GEMV (decode), >1 = GEMM (prefill)
     weights: str = "ternary"    # ternary | binary (values the kernel accepts)
     activation_bits: int = 8
     weight_format: str = ""     # packing chosen by the target, e.g. i2, tl1, tl2

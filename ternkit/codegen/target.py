@@ -4,13 +4,15 @@ can build and run its kernels. Adding a target = one subclass here (or in its ow
 
 The C ABI every generated kernel keeps, whatever the target:
 
-    void <spec.name>(const uint8_t *w, const int8_t *x, int32_t *y, int32_t m0, int32_t m1);
+    void <spec.name>(const uint8_t *w, const int8_t *x, int32_t *y, int32_t n, int32_t m0, int32_t m1);
 
 - `w`: the whole packed weight matrix, laid out by `Target.pack(spec, w_q)` (documented per format in
   the generated header);
-- `x`: int8 activations [N][K], row-major (N = spec.N tokens);
-- `y`: int32 outputs [N][M], row-major; the kernel writes rows m in [m0, m1) of every token, so callers
-  can split M across threads. m0 and m1 are multiples of `spec.tile("m_block", 1)` (m1 may equal M).
+- `x`: int8 activations [n][K], row-major; `n >= 1` tokens, any count (spec.N is the token count the
+  kernel is tuned for: 1 = decode GEMV, >1 = prefill GEMM; both accept any n);
+- `y`: int32 outputs [n][M], row-major; the kernel writes columns m in [m0, m1) of every token, so
+  callers can split M across threads. m0 and m1 are multiples of `spec.tile("m_block", 1)` (m1 may be M).
+- Kernels must not write outside y[t][m0..m1) and must be bit-exact for every K (tails included).
 """
 
 from __future__ import annotations
