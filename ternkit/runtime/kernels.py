@@ -1,0 +1,95 @@
+"""Callable kernels: compile a Plan with cffi and run its kernels on numpy arrays.
+
+    lib = compile_plan(plan)                 # or compile_plan(plan, "avx2")
+    kern = lib.kernel(spec, w_q)             # packs the weights once
+    y = kern(x_q)                            # int8 [n, K] -> int32 [n, M]
+    y = kern(x_q, threads=2)                 # M split across Python threads (cffi releases the GIL)
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ternkit.codegen.library import cffi_source
+from ternkit.codegen.plan import KernelSpec, Plan
+from ternkit.codegen.target import Target
+from ternkit.errors import ShapeError, TernkitError
+from ternkit.runtime.build import build_module
+
+
+@dataclass
+class Kernel:
+    """One compiled kernel bound to its packed weights."""
+
+    spec: KernelSpec
+    packed: np.ndarray
+    _fn: Any = field(repr=False)
+    _ffi: Any = field(repr=False)
+
+    @property
+    def m_block(self) -> int:
+        return int(self.spec.tile("m_block", 1))
+
+    def __call__(self, x_q: np.ndarray, *, threads: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        spec = self.spec
+        if not isinstance(x_q, np.ndarray):
+            raise ShapeError(f"{spec.name}: x_q must be a numpy int8 array, got {type(x_q).__name__}")
+        if x_q.dtype != np.int8:
+            raise ShapeError(f"{spec.name}: x_q must be int8, got {x_q.dtype} (quantize activations first)")
+        if x_q.ndim != 2 or x_q.shape[1] != spec.K or x_q.shape[0] < 1:
+            raise ShapeError(f"{spec.name}: x_q must be [n, {spec.K}] with n >= 1, got {x_q.shape}")
+        if not x_q.flags.c_contiguous:
+            raise ShapeError(f"{spec.name}: x_q must be C-contiguous (use np.ascontiguousarray)")
+        n = x_q.shape[0]
+        if out is None:
+            out = np.empty((n, spec.M), dtype=np.int32)
+        elif out.dtype != np.int32 or out.shape != (n, spec.M) or not out.flags.c_contiguous:
+            raise ShapeError(f"{spec.name}: out must be C-contiguous int32 [{n}, {spec.M}]")
+        ffi = self._ffi
+        w = ffi.from_buffer("uint8_t[]", self.packed)
+        x = ffi.from_buffer("int8_t[]", x_q)
+        y = ffi.from_buffer("int32_t[]", out, require_writable=True)
+        ranges = self.split(threads or 1)
+        if len(ranges) == 1:
+            self._fn(w, x, y, n, 0, spec.M)
+        else:
+            with ThreadPoolExecutor(len(ranges)) as pool:
+                list(pool.map(lambda r: self._fn(w, x, y, n, r[0], r[1]), ranges))
+        return out
+
+    def split(self, parts: int) -> list[tuple[int, int]]:
+        """[m0, m1) ranges covering M, each boundary a multiple of m_block (ABI)."""
+        if parts < 1:
+            raise TernkitError(f"threads must be >= 1, got {parts}")
+        blocks = -(-self.spec.M // self.m_block)
+        parts = min(parts, blocks)
+        edges = [min(self.spec.M, (blocks * i // parts) * self.m_block) for i in range(parts + 1)]
+        return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+
+
+@dataclass
+class KernelLibrary:
+    plan: Plan
+    target: Target
+    module: Any
+
+    def kernel(self, spec: KernelSpec, w_q: np.ndarray) -> Kernel:
+        if spec not in self.plan.kernels:
+            raise TernkitError(f"{spec.name} is not in this plan")
+        packed = np.ascontiguousarray(self.target.pack(spec, w_q))
+        return Kernel(spec=spec, packed=packed, _fn=getattr(self.module.lib, spec.name), _ffi=self.module.ffi)
+
+
+def compile_plan(plan: Plan, target: Target | str | None = None) -> KernelLibrary:
+    """Build the plan's kernels for this machine (cached by content hash)."""
+    from ternkit.codegen.targets import get_target
+
+    t = get_target(target if target is not None else plan.target)
+    flags, include_dirs = t.build_options()
+    cdef, source = cffi_source(plan, t)
+    module = build_module(t.name, cdef, source, flags=tuple(flags), include_dirs=tuple(include_dirs))
+    return KernelLibrary(plan=plan, target=t, module=module)
