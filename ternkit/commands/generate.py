@@ -1,0 +1,74 @@
+"""`ternkit generate MODEL --target T -o DIR`: write the model's C kernel library (header, source,
+Makefile) for one target."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ternkit.errors import TernkitError
+
+
+def register(sub) -> None:
+    from ternkit.codegen.targets import target_names
+
+    p = sub.add_parser("generate", help="generate a model's C kernels for a target")
+    p.add_argument("model", help="built-in name, YAML spec or checkpoint")
+    p.add_argument("--target", "-t", default="scalar", help=f"one of: {', '.join(target_names())} (default scalar)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output folder (must be empty or absent)")
+    p.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    p.add_argument("--format", dest="weight_format", default=None, help="force one weight format (i2, tl1, tl2)")
+    p.add_argument("--tokens", default="1", help="token counts to generate kernels for, e.g. 1,64 (default 1)")
+    p.set_defaults(func=run)
+
+
+def parse_tokens(text: str) -> tuple[int, ...]:
+    try:
+        tokens = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise TernkitError(f"--tokens must be comma-separated integers, got {text!r}") from None
+    if not tokens or min(tokens) < 1:
+        raise TernkitError(f"--tokens must be positive, got {text!r}")
+    return tokens
+
+
+def write_folder(files: dict[str, str], out: Path, force: bool) -> None:
+    """Write all files into a temporary sibling folder, then rename it into place: never half-written."""
+    out = out.resolve()
+    if out.exists() and not out.is_dir():
+        raise TernkitError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise TernkitError(f"{out} is not empty: choose an empty folder or pass --force to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for name, text in files.items():
+            (tmp / name).write_text(text)
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def run(args) -> int:
+    from ternkit.codegen.library import emit_library
+    from ternkit.codegen.targets import get_target
+    from ternkit.codegen.validate import lower_for
+    from ternkit.graph import load_model
+
+    target = get_target(args.target)
+    model = load_model(args.model, with_params=False)
+    plan = lower_for(model, target, parse_tokens(args.tokens), args.weight_format)
+    files = emit_library(plan, target)
+    write_folder(files, args.output, args.force)
+    print(f"wrote {len(plan.kernels)} kernels for {target.name} to {args.output}: {', '.join(sorted(files))}")
+    return 0
