@@ -1,0 +1,52 @@
+"""The avx2 target: i2 (maddubs) and tl1 (shuffle_epi8 lookups) bit-exact on any shape."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from codegen_helpers import EDGE_CASES, assert_exact, case, run_cases
+from ternkit.cli import main
+from ternkit.codegen.plan import KernelSpec, Plan
+from ternkit.codegen.targets import avx2, get_target
+from ternkit.errors import TernkitError, ToolchainError
+from ternkit.runtime.kernels import compile_plan
+
+AVX2 = get_target("avx2")
+needs_avx2 = pytest.mark.skipif(AVX2.unavailable_reason() is not None, reason=str(AVX2.unavailable_reason()))
+
+
+@needs_avx2
+def test_avx2_edge_cases_bit_exact():
+    assert_exact(run_cases(AVX2, AVX2.formats, EDGE_CASES, threads=3))
+
+
+@needs_avx2
+@given(st.lists(case, min_size=3, max_size=6))
+@settings(max_examples=3, deadline=None, derandomize=True)
+def test_avx2_random_shapes_bit_exact(cases):
+    assert_exact(run_cases(AVX2, AVX2.formats, cases))
+
+
+def test_avx2_refuses_tl2_and_cpu_without_avx2(monkeypatch):
+    with pytest.raises(TernkitError, match="avx2.*no 'tl2' kernels"):
+        AVX2.specialise(KernelSpec(4, 4, 1, weight_format="tl2"))
+    monkeypatch.setattr(avx2.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(avx2, "cpu_flags", lambda: frozenset({"sse2", "avx"}))
+    spec = AVX2.specialise(KernelSpec(4, 4, 1))
+    with pytest.raises(ToolchainError, match="no AVX2"):
+        compile_plan(Plan("avx2", "t", [spec]))
+
+
+@needs_avx2
+def test_avx2_generate_and_make(tmp_path):
+    out = tmp_path / "avx2"
+    assert main(["generate", "tiny", "--target", "avx2", "--format", "tl1", "--tokens", "1,4", "-o", str(out)]) == 0
+    assert "-mavx2" in (out / "Makefile").read_text()
+    if shutil.which("make"):
+        r = subprocess.run(["make"], cwd=out, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
