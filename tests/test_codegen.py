@@ -21,7 +21,7 @@ from ternkit.runtime.kernels import compile_plan
 
 
 def test_registry_finds_targets_and_rejects_unknown():
-    assert {"scalar", "avx2"} <= set(target_names())
+    assert {"scalar", "avx2", "neon"} <= set(target_names())
     assert get_target("scalar").name == "scalar"
     with pytest.raises(TernkitError, match="unknown target 'z80'.*scalar"):
         get_target("z80")
