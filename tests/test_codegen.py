@@ -149,3 +149,12 @@ def test_validate_cli_prints_table(capsys):
     assert main(["validate", "tiny", "--target", "scalar", "--format", "tl1", "--tokens", "1,3"]) == 0
     out = capsys.readouterr().out
     assert "bit-exact" in out and "gemv_m352_k128_tl1_a8" in out and "all bit-exact" in out
+
+
+def test_preset_tiling_is_checked():
+    neon = get_target("neon")
+    assert neon.specialise(KernelSpec(4, 4, 1, weight_format="tl2", tiling=(("chunk", 85),))).tile("chunk") == 85
+    with pytest.raises(TernkitError, match="chunk must be in"):
+        neon.specialise(KernelSpec(4, 4, 1, weight_format="tl2", tiling=(("chunk", 86),)))
+    with pytest.raises(TernkitError, match="need m_block=32"):
+        get_target("avx2").specialise(KernelSpec(4, 4, 1, weight_format="tl1", tiling=(("m_block", 16),)))

@@ -26,7 +26,8 @@ def run(args) -> int:
     model = load_model(args.model)
     rows = validate(model, target, tokens=parse_tokens(args.tokens), weight_format=args.weight_format,
                     threads=args.threads)
-    print(f"model {model.name}, target {target.name}: {len(rows)} kernels")
+    note = " (NEON intrinsics emulated with SIMDe on this machine)" if getattr(target, "emulated", lambda: False)() else ""
+    print(f"model {model.name}, target {target.name}{note}: {len(rows)} kernels")
     print(format_table(rows))
     bad = [r for r in rows if not r.bit_exact]
     print("all bit-exact" if not bad else f"{len(bad)} kernel(s) NOT bit-exact")

@@ -43,7 +43,15 @@ class TemplateTarget(Target):
         if spec.M < 1 or spec.K < 1 or spec.N < 1:
             raise ShapeError(f"kernel shape must be positive, got M={spec.M} K={spec.K} N={spec.N}")
         tiling = dict(self.layouts[fmt])
-        tiling.update(dict(spec.tiling))   # autotuned / preset values win
+        for key, value in dict(spec.tiling).items():   # autotuned / preset values win where allowed
+            if key == "chunk" and key in tiling:
+                # int16 partial sums of `chunk` groups must not overflow: |group sum| <= 128 * GROUP
+                limit = 32767 // (128 * formats.get_format(fmt).GROUP)
+                if not 1 <= int(value) <= limit:
+                    raise TernkitError(f"{self.name} {fmt}: chunk must be in [1, {limit}] (int16 sums), got {value}")
+            elif tiling.get(key, value) != value:
+                raise TernkitError(f"{self.name} {fmt} kernels need {key}={tiling[key]}, got {value}")
+            tiling[key] = value
         return dataclasses.replace(spec, weight_format=fmt, tiling=tuple(sorted(tiling.items())))
 
     def layout(self, spec: KernelSpec) -> dict[str, int]:
