@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,12 @@ from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.target import Target
 from ternkit.errors import ShapeError, TernkitError
 from ternkit.runtime.build import build_module
+
+
+@functools.lru_cache(maxsize=8)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One long-lived pool per thread count: starting threads on every call costs more than a GEMV."""
+    return ThreadPoolExecutor(workers, thread_name_prefix="ternkit-kernel")
 
 
 @dataclass
@@ -57,8 +64,7 @@ class Kernel:
         if len(ranges) == 1:
             self._fn(w, x, y, n, 0, spec.M)
         else:
-            with ThreadPoolExecutor(len(ranges)) as pool:
-                list(pool.map(lambda r: self._fn(w, x, y, n, r[0], r[1]), ranges))
+            list(_pool(len(ranges)).map(lambda r: self._fn(w, x, y, n, r[0], r[1]), ranges))
         return out
 
     def split(self, parts: int) -> list[tuple[int, int]]:
