@@ -1,6 +1,7 @@
 """A `Target` is one platform: its templates, compiler flags, weight packing and whether this machine
-can build and run its kernels. Adding a target = one subclass here (or in its own module registered in
-`codegen/targets.py`) + one template folder `ternkit/templates/<name>/`.
+can build and run its kernels. Adding a target = one subclass in its own module under
+`ternkit/codegen/targets/` (discovered automatically; template-driven targets derive from
+`targets._base.TemplateTarget`) + one template folder `ternkit/templates/<name>/`.
 
 The C ABI every generated kernel keeps, whatever the target:
 
