@@ -158,3 +158,30 @@ def test_preset_tiling_is_checked():
         neon.specialise(KernelSpec(4, 4, 1, weight_format="tl2", tiling=(("chunk", 86),)))
     with pytest.raises(TernkitError, match="need m_block=32"):
         get_target("avx2").specialise(KernelSpec(4, 4, 1, weight_format="tl1", tiling=(("m_block", 16),)))
+
+
+@pytest.mark.parametrize("name", ["scalar", "avx2", "neon"])
+def test_corrupted_weights_are_caught(name):
+    # the bit-exact comparison can fail: one flipped weight byte changes the result
+    t = get_target(name)
+    if t.unavailable_reason():
+        pytest.skip(t.unavailable_reason())
+    rng = np.random.default_rng(7)
+    specs = [t.specialise(KernelSpec(M=33, K=70, N=1, weight_format=f)) for f in t.formats]
+    lib = compile_plan(Plan(name, "test", specs), t)
+    x = rng.integers(-128, 128, (2, 70)).astype(np.int8)
+    w = rng.integers(-1, 2, (33, 70)).astype(np.int8)
+    for spec in specs:
+        kern = lib.kernel(spec, w)
+        good = kern(x)
+        np.testing.assert_array_equal(good, x.astype(np.int32) @ w.astype(np.int32).T)
+        kern.packed[0] ^= 0x11
+        assert not np.array_equal(kern(x), good), spec.name
+
+
+def test_validate_needs_weights():
+    from ternkit.codegen.validate import validate
+    from ternkit.graph import load_model
+
+    with pytest.raises(TernkitError, match="shapes only"):
+        validate(load_model("bitnet-b1.58-2b4t"), "scalar")
