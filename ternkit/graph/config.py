@@ -200,7 +200,8 @@ def config_from_dict(data: Any, source: str = "<dict>") -> ModelConfig:
         tie_embeddings=r.boolean(d, "tie_embeddings", "", False),
     )
     if r.errors:
-        raise ConfigError(f"{source}: invalid model spec:\n  " + "\n  ".join(r.errors))
+        # one line (the CLI prints errors on one line); every problem is listed with its path
+        raise ConfigError(f"{source}: invalid model spec: " + "; ".join(r.errors))
     return ModelConfig(name=name, vocab_size=vocab, hidden=hidden, layers=tuple(layers), weights=weights,
                        activation_bits=bits, outlier_k=outlier_k, description=description, seed=seed, **cfg)
 
