@@ -10,7 +10,8 @@ optimizer: {lr: 0.003, betas: [0.9, 0.95], eps: 1.0e-8, weight_decay: 0.1, grad_
 schedule: {kind: cosine, warmup: 50, min_lr_ratio: 0.1}  # or two_stage (+ stage1_fraction, ...)
 eval: {interval: 100, windows: 32}
 checkpoint: {dir: runs/tiny-ternary, interval: 200}
-distill: {teacher: runs/fp32/final.safetensors, temperature: 2.0, kl_weight: 1.0, ce_weight: 1.0}
+distill: {teacher: runs/fp32/final.safetensors, temperature: 2.0, kl_weight: 1.0, ce_weight: 1.0,
+          init_from_teacher: false}
 ```
 """
 
@@ -45,6 +46,7 @@ class DistillConfig:
     temperature: float = 2.0
     kl_weight: float = 1.0
     ce_weight: float = 1.0
+    init_from_teacher: bool = False  # BitDistill-style: the student's latent weights start as the teacher's
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,8 @@ def config_from_mapping(data: Any, source: str = "<dict>", base: Path | None = N
         ckdir = "runs/train"
     distill = None
     if "distill" in d:
-        ds = r.mapping(d.get("distill"), "distill", {"teacher", "temperature", "kl_weight", "ce_weight"})
+        ds = r.mapping(d.get("distill"), "distill", {"teacher", "temperature", "kl_weight", "ce_weight",
+                                                         "init_from_teacher"})
         teacher = ds.get("teacher")
         if not isinstance(teacher, str) or not teacher:
             r.fail("distill.teacher", f"must be the path of a teacher checkpoint, got {teacher!r}")
@@ -191,7 +194,8 @@ def config_from_mapping(data: Any, source: str = "<dict>", base: Path | None = N
             distill = DistillConfig(teacher=str(base / teacher if not Path(teacher).is_absolute() else teacher),
                                     temperature=_number(r, ds, "temperature", "distill", 2.0, lo_ok=False),
                                     kl_weight=_number(r, ds, "kl_weight", "distill", 1.0),
-                                    ce_weight=_number(r, ds, "ce_weight", "distill", 1.0))
+                                    ce_weight=_number(r, ds, "ce_weight", "distill", 1.0),
+                                    init_from_teacher=r.boolean(ds, "init_from_teacher", "distill", False))
     if r.errors:
         raise ConfigError(f"{source}: invalid training config:\n  " + "\n  ".join(r.errors))
     if precision != "fp32":

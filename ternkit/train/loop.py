@@ -100,7 +100,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_after: int | None = No
         if info.get("config", {}).get("model") != cfg.model.to_dict() or info.get("precision") != cfg.precision:
             raise TernkitError(f"{last}: was trained with a different model or precision than this config; "
                                "use a fresh checkpoint.dir")
-        params = {k: np.array(v, dtype=np.float32) for k, v in model.require_params().items()}
+        stored = model.require_params()
+        params = {k: np.array(stored[k], dtype=np.float32) for k in params}  # canonical order
         opt.load_state(int(info["optimizer_step"]), extra)
         start, history = int(info["step"]), list(info.get("history", []))
         log(f"resuming {last} at step {start}/{cfg.steps}")
@@ -111,6 +112,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_after: int | None = No
         if teacher[0].graph.config.vocab_size != cfg.model.vocab_size:
             raise TernkitError(f"{cfg.distill.teacher}: teacher vocabulary {teacher[0].graph.config.vocab_size} "
                                f"differs from the student's {cfg.model.vocab_size}")
+        if cfg.distill.init_from_teacher and start == 0:
+            t_params = teacher[1]
+            bad = [k for k, v in params.items() if k not in t_params or t_params[k].shape != v.shape]
+            if bad:
+                raise TernkitError(f"{cfg.distill.teacher}: init_from_teacher needs the student's shapes, but "
+                                   f"{bad[0]} is missing or differs; set distill.init_from_teacher: false")
+            params = {k: t_params[k].copy() for k in params}
 
     end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
     bar = None

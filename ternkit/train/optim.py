@@ -17,7 +17,8 @@ def decays(name: str, param: np.ndarray) -> bool:
 
 def clip_by_global_norm(grads: dict[str, np.ndarray], max_norm: float | None) -> float:
     """Scale gradients in place so their global L2 norm is at most `max_norm`; returns the norm before."""
-    norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())))
+    # sorted order: the sum must not depend on dict order (a resumed run loads params in file order)
+    norm = float(np.sqrt(sum(float(np.sum(np.square(grads[k], dtype=np.float64))) for k in sorted(grads))))
     if max_norm and norm > max_norm:
         scale = max_norm / (norm + 1e-12)
         for g in grads.values():

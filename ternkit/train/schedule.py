@@ -38,12 +38,12 @@ class Schedule:
         if self.kind == "constant":
             return self.lr
         if self.kind == "cosine":
-            return self._cos((step - self.warmup) / max(1, total - self.warmup), self.lr, self.lr * self.min_lr_ratio)
+            return self._cos((step - self.warmup) / max(1, total - 1 - self.warmup), self.lr, self.lr * self.min_lr_ratio)
         boundary = self._boundary(total)
         if step < boundary:
             frac = (step - self.warmup) / max(1, boundary - self.warmup)
             return self.lr + (self.lr * self.stage1_end_ratio - self.lr) * frac
-        return self._cos((step - boundary) / max(1, total - boundary), self.lr * self.stage2_ratio,
+        return self._cos((step - boundary) / max(1, total - 1 - boundary), self.lr * self.stage2_ratio,
                          self.lr * self.min_lr_ratio)
 
     def weight_decay_at(self, step: int, total: int) -> float:
