@@ -131,3 +131,16 @@ def test_bitlinear_ste(n, k, m, mode, bits, seed):
     np.testing.assert_allclose(dw, gw, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dx[0], gx, rtol=1e-4, atol=1e-4)
     assert dw.shape == w.shape and dx.shape == x.shape
+
+
+@SETTINGS
+@given(b=st.integers(1, 2), t=st.integers(1, 5), heads=st.integers(1, 3), ds=st.integers(1, 3), dt=st.integers(1, 3),
+       seed=st.integers(0, 2**16))
+def test_attention_relation_kl_grad(b, t, heads, ds, dt, seed):
+    from ternkit.train.relation import relation_kl
+
+    rng = np.random.default_rng(seed)
+    s, tt = rng.standard_normal((b, t, heads * ds)), rng.standard_normal((b, t, heads * dt))
+    loss, g = relation_kl(s, tt, heads)
+    close(g, numeric_grad(lambda: relation_kl(s, tt, heads)[0], s))
+    assert loss >= -1e-12 and abs(relation_kl(tt, tt, heads)[0]) < 1e-12

@@ -23,6 +23,8 @@ def register(sub) -> None:
     p.add_argument("--teacher", help="distill: teacher checkpoint (default: train an FP32 one under --out)")
     p.add_argument("--temperature", type=float, default=2.0, help="distill: KL temperature (default 2)")
     p.add_argument("--kl-weight", type=float, default=1.0, help="distill: weight of T²·KL (default 1)")
+    p.add_argument("--attention-weight", type=float, default=1.0,
+                   help="distill: weight of the attention-relation KL in the relation runs (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -45,7 +47,8 @@ def run(args) -> int:
         return 0
     if args.experiment == "distill":
         print(experiments.distill(cfg, args.out / "parity", progress, teacher=args.teacher,
-                                  temperature=args.temperature, kl_weight=args.kl_weight))
+                                  temperature=args.temperature, kl_weight=args.kl_weight,
+                                  attention_weight=args.attention_weight))
         return 0
     res = train(cfg, resume=args.resume, progress=progress)
     print(f"step {res.step}/{cfg.steps}: validation loss {res.val_loss:.4f} nats/byte, "

@@ -11,7 +11,7 @@ schedule: {kind: cosine, warmup: 50, min_lr_ratio: 0.1}  # or two_stage (+ stage
 eval: {interval: 100, windows: 32}
 checkpoint: {dir: runs/tiny-ternary, interval: 200}
 distill: {teacher: runs/fp32/final.safetensors, temperature: 2.0, kl_weight: 1.0, ce_weight: 1.0,
-          init_from_teacher: false}
+          init_from_teacher: false, attention_weight: 0.0, attention_layer: -1}
 ```
 """
 
@@ -47,6 +47,9 @@ class DistillConfig:
     kl_weight: float = 1.0
     ce_weight: float = 1.0
     init_from_teacher: bool = False  # BitDistill-style: the student's latent weights start as the teacher's
+    attention_weight: float = 0.0    # weight of the Q/K/V attention-relation KL (0 = off)
+    attention_layer: int = -1        # which layer's relations to distil (negative counts from the end)
+    relation_heads: int | None = None  # relation heads; default: the student layer's kv_heads
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,14 @@ def _nonneg_int(r: _Reader, d: dict, key: str, path: str, default: int) -> int:
     v = d.get(key, default)
     if isinstance(v, bool) or not isinstance(v, int) or v < 0:
         r.fail(f"{path}.{key}" if path else key, f"must be a non-negative int, got {v!r}")
+        return default
+    return v
+
+
+def _int(r: _Reader, d: dict, key: str, path: str, default: int) -> int:
+    v = d.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int):
+        r.fail(f"{path}.{key}", f"must be an int, got {v!r}")
         return default
     return v
 
@@ -186,7 +197,8 @@ def config_from_mapping(data: Any, source: str = "<dict>", base: Path | None = N
     distill = None
     if "distill" in d:
         ds = r.mapping(d.get("distill"), "distill", {"teacher", "temperature", "kl_weight", "ce_weight",
-                                                         "init_from_teacher"})
+                                                         "init_from_teacher", "attention_weight",
+                                                         "attention_layer", "relation_heads"})
         teacher = ds.get("teacher")
         if not isinstance(teacher, str) or not teacher:
             r.fail("distill.teacher", f"must be the path of a teacher checkpoint, got {teacher!r}")
@@ -195,7 +207,14 @@ def config_from_mapping(data: Any, source: str = "<dict>", base: Path | None = N
                                     temperature=_number(r, ds, "temperature", "distill", 2.0, lo_ok=False),
                                     kl_weight=_number(r, ds, "kl_weight", "distill", 1.0),
                                     ce_weight=_number(r, ds, "ce_weight", "distill", 1.0),
-                                    init_from_teacher=r.boolean(ds, "init_from_teacher", "distill", False))
+                                    init_from_teacher=r.boolean(ds, "init_from_teacher", "distill", False),
+                                    attention_weight=_number(r, ds, "attention_weight", "distill", 0.0),
+                                    attention_layer=_int(r, ds, "attention_layer", "distill", -1),
+                                    relation_heads=r.pos_int(ds, "relation_heads", "distill", None))
+            n_layers = model.n_layers if model else 1
+            if not -n_layers <= distill.attention_layer < n_layers:
+                r.fail("distill.attention_layer", f"must be in [{-n_layers}, {n_layers - 1}], "
+                       f"got {distill.attention_layer}")
     if r.errors:
         raise ConfigError(f"{source}: invalid training config:\n  " + "\n  ".join(r.errors))
     if precision != "fp32":

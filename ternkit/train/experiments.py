@@ -70,7 +70,8 @@ def parity(base: TrainConfig, out: Path, progress: bool = True, log=print) -> st
 
 
 def distill(base: TrainConfig, out: Path, progress: bool = True, log=print, teacher: str | None = None,
-            temperature: float = 2.0, kl_weight: float = 1.0, ce_weight: float = 1.0) -> str:
+            temperature: float = 2.0, kl_weight: float = 1.0, ce_weight: float = 1.0,
+            attention_weight: float = 1.0) -> str:
     rows = []
     fp_cfg = replace(base, precision="fp32", checkpoint_dir=out / "fp32", distill=None)
     if teacher is None:
@@ -83,9 +84,12 @@ def distill(base: TrainConfig, out: Path, progress: bool = True, log=print, teac
     dcfg = DistillConfig(teacher=teacher, temperature=temperature, kl_weight=kl_weight, ce_weight=ce_weight)
     kd = run_or_reuse(replace(student, checkpoint_dir=out / "ternary-distill", distill=dcfg), progress, log)
     rows.append(replace(kd, name=f"ternary student, distilled (CE + {kl_weight:g}·T²·KL, T={temperature:g})"))
-    init = run_or_reuse(replace(student, checkpoint_dir=out / "ternary-distill-init",
-                                distill=replace(dcfg, init_from_teacher=True)), progress, log)
-    rows.append(replace(init, name="ternary student, distilled + initialised from the teacher's weights"))
+    ar = replace(dcfg, attention_weight=attention_weight)
+    kd_ar = run_or_reuse(replace(student, checkpoint_dir=out / "ternary-distill-ar", distill=ar), progress, log)
+    rows.append(replace(kd_ar, name=f"… + {attention_weight:g}·attention-relation KL (last layer, Q/K/V)"))
+    init = run_or_reuse(replace(student, checkpoint_dir=out / "ternary-distill-ar-init",
+                                distill=replace(ar, init_from_teacher=True)), progress, log)
+    rows.append(replace(init, name="… + student initialised from the teacher's weights (BitDistill recipe)"))
     gain = scratch.result.val_loss - kd.result.val_loss
     title = (f"distill: {base.model.name}, {base.steps} steps x {base.tokens_per_step} tokens per run, "
              f"teacher {teacher}; distillation gain {gain:+.4f} nats/byte "

@@ -25,6 +25,7 @@ from ternkit.train.config import TrainConfig
 from ternkit.train.data import Corpus, load_corpus
 from ternkit.train.model import TrainModel
 from ternkit.train.optim import AdamW, clip_by_global_norm
+from ternkit.train.relation import relation_kl, relation_nodes
 
 LAST = "last.safetensors"
 FINAL = "final.safetensors"
@@ -112,6 +113,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_after: int | None = No
         if teacher[0].graph.config.vocab_size != cfg.model.vocab_size:
             raise TernkitError(f"{cfg.distill.teacher}: teacher vocabulary {teacher[0].graph.config.vocab_size} "
                                f"differs from the student's {cfg.model.vocab_size}")
+        t_layers = teacher[0].graph.config.n_layers
+        if cfg.distill.attention_weight > 0 and not -t_layers <= cfg.distill.attention_layer < t_layers:
+            raise TernkitError(f"{cfg.distill.teacher}: the teacher has {t_layers} layers, so "
+                               f"distill.attention_layer {cfg.distill.attention_layer} does not exist in it")
         if cfg.distill.init_from_teacher and start == 0:
             t_params = teacher[1]
             bad = [k for k, v in params.items() if k not in t_params or t_params[k].shape != v.shape]
@@ -159,14 +164,24 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_after: int | None = No
 
 
 def _step_grads(tm: TrainModel, params, x, y, cfg: TrainConfig, teacher) -> tuple[float, dict[str, np.ndarray]]:
-    logits, tape = tm.forward(params, x)
+    d = cfg.distill
+    relations = teacher is not None and d.attention_weight > 0
+    logits, tape = tm.forward(params, x, keep_outputs=relations)
     ce, dlogits = ops.cross_entropy(logits, y)
     if teacher is None:
         return ce, tm.backward(params, tape, dlogits)
     t_model, t_params = teacher
-    t_logits, _ = t_model.forward(t_params, x)
-    d = cfg.distill
+    t_logits, t_tape = t_model.forward(t_params, x, keep_outputs=relations)
     kl, dkl = ops.distill_kl(logits, t_logits, d.temperature)
     loss = d.ce_weight * ce + d.kl_weight * kl
     dlogits = dlogits.dtype.type(d.ce_weight) * dlogits + dkl.dtype.type(d.kl_weight) * dkl
-    return loss, tm.backward(params, tape, dlogits)
+    extra = {}
+    if relations:
+        s_layer = d.attention_layer % tm.graph.config.n_layers
+        t_layer = d.attention_layer % t_model.graph.config.n_layers
+        heads = d.relation_heads or tm.graph.config.layers[s_layer].attention.kv_heads
+        for s_node, t_node in zip(relation_nodes(s_layer), relation_nodes(t_layer)):
+            rl, g = relation_kl(tape.outputs[s_node], t_tape.outputs[t_node], heads)
+            loss += d.attention_weight * rl
+            extra[s_node] = g * g.dtype.type(d.attention_weight)
+    return loss, tm.backward(params, tape, dlogits, extra)

@@ -81,10 +81,14 @@ class TrainModel:
             vals[node], caches[node] = out, c
         return vals["lm_head"], Tape(caches, tokens, vals if keep_outputs else None)
 
-    def backward(self, params: dict[str, np.ndarray], tape: Tape, dlogits: np.ndarray) -> dict[str, np.ndarray]:
-        """Gradients of every parameter given d loss / d logits."""
+    def backward(self, params: dict[str, np.ndarray], tape: Tape, dlogits: np.ndarray,
+                 extra: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Gradients of every parameter given d loss / d logits, plus optional d loss / d output of other
+        nodes (`extra`, e.g. an attention-relation loss on the q/k/v projections)."""
         grads = {name: np.zeros_like(p) for name, p in params.items()}
         d: dict[str, np.ndarray] = {"lm_head": dlogits}
+        for node, g in (extra or {}).items():
+            d[node] = d[node] + g if node in d else g
 
         def push(node: str, g: np.ndarray) -> None:
             d[node] = d[node] + g if node in d else g
