@@ -78,6 +78,12 @@ def distill(base: TrainConfig, out: Path, progress: bool = True, log=print, teac
         t_row = run_or_reuse(fp_cfg, progress, log)
         rows.append(replace(t_row, name="teacher: FP32"))
         teacher = str(t_row.result.checkpoint)
+    else:
+        model, meta, _ = read_checkpoint(teacher)
+        info = meta.get("train") or {}
+        res = TrainResult(params=model.params, step=int(info.get("step", 0)),
+                          val_loss=float(info.get("val_loss", float("nan"))), checkpoint=Path(teacher))
+        rows.append(Row(f"teacher: {info.get('precision', model.config.weights)} ({teacher})", res, None))
     student = replace(base, precision="ternary", model=replace(base.model, weights="ternary"))
     scratch = run_or_reuse(replace(student, checkpoint_dir=out / "ternary", distill=None), progress, log)
     rows.append(replace(scratch, name="ternary student, from scratch (CE)"))

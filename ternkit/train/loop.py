@@ -149,7 +149,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_after: int | None = No
         history.append(row)
         if bar is not None:
             rate = (done - start) * cfg.tokens_per_step / max(time.perf_counter() - t0, 1e-9)
-            bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_loss:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
+            bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_loss:.3f}" if math.isfinite(val_loss) else "-",
+                            tok_s=f"{rate:,.0f}", refresh=False)
             bar.update(1)
         if done % cfg.checkpoint_interval == 0 and done < end:
             _save(last, tm, params, opt, cfg, done, history, val_loss)
@@ -185,3 +186,14 @@ def _step_grads(tm: TrainModel, params, x, y, cfg: TrainConfig, teacher) -> tupl
             loss += d.attention_weight * rl
             extra[s_node] = g * g.dtype.type(d.attention_weight)
     return loss, tm.backward(params, tape, dlogits, extra)
+
+
+def export_trained(src: str | Path, dst: str | Path) -> Path:
+    """A slim copy of a training checkpoint for other tools: latent params + config, the training
+    precision/step/validation loss in meta; no optimizer state and no loss history."""
+    model, meta, _ = read_checkpoint(src)
+    info = meta.get("train") or {}
+    slim = {"train": {k: info[k] for k in ("precision", "step", "val_loss", "config") if k in info}}
+    dst = Path(dst)
+    save_checkpoint(model, dst, meta=slim)
+    return dst
