@@ -183,8 +183,8 @@ def config_from_mapping(data: Any, source: str = "<dict>", base: Path | None = N
                      min_lr_ratio=_number(r, s, "min_lr_ratio", "schedule", 0.1, hi=1.0),
                      weight_decay=optim.weight_decay,
                      stage1_fraction=_number(r, s, "stage1_fraction", "schedule", 0.5, lo_ok=False, hi=1.0),
-                     stage1_end_ratio=_number(r, s, "stage1_end_ratio", "schedule", 0.5, hi=1.0),
-                     stage2_ratio=_number(r, s, "stage2_ratio", "schedule", 0.2, hi=1.0))
+                     stage1_end_ratio=_number(r, s, "stage1_end_ratio", "schedule", 8 / 15, hi=1.0),
+                     stage2_ratio=_number(r, s, "stage2_ratio", "schedule", 1 / 3, hi=1.0))
     e = r.mapping(d.get("eval"), "eval", {"interval", "windows"})
     c = r.mapping(d.get("checkpoint"), "checkpoint", {"dir", "interval"})
     eval_interval = r.pos_int(e, "interval", "eval", 100)

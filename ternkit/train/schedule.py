@@ -2,9 +2,10 @@
 
 - `cosine`: linear warm-up to `lr`, then cosine decay to `lr * min_lr_ratio`; weight decay constant.
 - `constant`: warm-up, then flat.
-- `two_stage` (BitNet b1.58 2B4T report): stage 1 (the first `stage1_fraction` of the steps) warms up
-  and decays linearly from `lr` to `lr * stage1_end_ratio` at a high rate; at the boundary the rate
-  drops ("cooldown") to `lr * stage2_ratio` and decays by cosine to `lr * min_lr_ratio`. Weight decay
+- `two_stage` (BitNet b1.58 2B4T report, 1.5e-3 -> 8e-4 then 5e-4 -> 0): stage 1 (the first
+  `stage1_fraction` of the steps) warms up and decays linearly from `lr` to `lr * stage1_end_ratio` at
+  a high rate; at the boundary the rate drops ("cooldown") to `lr * stage2_ratio` and decays by cosine
+  to `lr * min_lr_ratio`. Weight decay
   follows a cosine from `weight_decay` to 0 over stage 1 and is off (0) in stage 2.
 """
 
@@ -24,8 +25,8 @@ class Schedule:
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.1
     stage1_fraction: float = 0.5
-    stage1_end_ratio: float = 0.5
-    stage2_ratio: float = 0.2
+    stage1_end_ratio: float = 8 / 15  # 2B4T: 1.5e-3 -> 8e-4 in stage 1
+    stage2_ratio: float = 1 / 3  # 2B4T: stage 2 starts at 5e-4
 
     def _cos(self, frac: float, hi: float, lo: float) -> float:
         frac = min(max(frac, 0.0), 1.0)
