@@ -192,3 +192,16 @@ def test_distillation_with_attention_relations_lowers_relation_gap(tmp_path):
     assert loss == pytest.approx(before, rel=1e-5)
     stepped = {k: v - 1e-2 * grads[k] for k, v in params.items()}
     assert gap(stepped) < before
+
+
+def test_experiments_tables_and_reuse(tmp_path):
+    from ternkit.train import experiments
+
+    base = tiny_cfg(tmp_path, steps=2, eval={"interval": 2, "windows": 2})
+    out = experiments.parity(base, tmp_path / "p", progress=False, log=lambda *_: None)
+    for name in ("FP32", "b1.58 ternary", "v1 binary"):
+        assert f"| {name} |" in out
+    text = experiments.distill(base, tmp_path / "p", progress=False, log=lambda *_: None)
+    # teacher and scratch student come from the parity runs, the three distilled students are new
+    assert text.count("| reused |") == 2 and "distillation gain" in text
+    assert len([line for line in text.splitlines() if line.startswith("| ")]) == 6
