@@ -205,3 +205,10 @@ def test_experiments_tables_and_reuse(tmp_path):
     # teacher and scratch student come from the parity runs, the three distilled students are new
     assert text.count("| reused |") == 2 and "distillation gain" in text
     assert len([line for line in text.splitlines() if line.startswith("| ")]) == 6
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_divergence_is_a_clear_error(tmp_path):
+    with pytest.raises(Exception, match="training diverged at step"):
+        train(tiny_cfg(tmp_path, "fp32", steps=40, optimizer={"lr": 1e6, "grad_clip": 0.0, "weight_decay": 0.0},
+                       schedule={"kind": "constant"}), **QUIET)

@@ -137,6 +137,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_after: int | None = No
     for step in range(start, end):
         x, y = corpus.batch(step, cfg.batch, cfg.seq_len, cfg.seed)
         loss, grads = _step_grads(tm, params, x, y, cfg, teacher)
+        if not math.isfinite(loss):
+            raise TernkitError(f"training diverged at step {step + 1}: the loss is {loss}; lower optimizer.lr "
+                               "or grad_clip (the last good checkpoint is in checkpoint.dir)")
         gnorm = clip_by_global_norm(grads, cfg.optimizer.grad_clip)
         lr = cfg.schedule.lr_at(step, cfg.steps)
         wd = cfg.schedule.weight_decay_at(step, cfg.steps)
