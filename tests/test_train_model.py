@@ -106,3 +106,23 @@ def test_shipped_tiny_checkpoint_if_present():
     text = np.frombuffer(b"def main():\n    return 0\n", dtype=np.uint8).astype(np.int64)
     logits, _ = tm.forward(params, text[None])
     np.testing.assert_allclose(forward(model, text), logits[0], rtol=1e-4, atol=1e-4)
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=12, deadline=None)
+@given(weights=st.sampled_from(["ternary", "binary"]), act=st.sampled_from(["relu2", "swiglu"]), tie=st.booleans(),
+       subln=st.booleans(), bits=st.sampled_from([8, 4]), kvh=st.sampled_from([1, 2, 4]), t=st.integers(1, 12),
+       seed=st.integers(0, 1000))
+def test_training_forward_matches_reference_any_config(weights, act, tie, subln, bits, kvh, t, seed):
+    cfg = config_from_dict({"name": "h", "vocab_size": 17, "hidden": 16, "layers": 2, "weights": weights,
+                            "activation_bits": bits, "subln": subln, "tie_embeddings": tie, "max_seq": 16,
+                            "defaults": {"attention": {"heads": 4, "kv_heads": kvh}, "ffn": {"hidden": 12, "activation": act}}})
+    model = build_graph(cfg)
+    model.set_params({k: v * 30 if v.ndim == 2 else v for k, v in init_params(cfg, seed=seed).items()})
+    tokens = np.random.default_rng(seed).integers(0, 17, (2, t))
+    logits, _ = TrainModel(model, weights).forward(model.params, tokens)
+    for b in range(2):
+        np.testing.assert_allclose(logits[b], forward(model, tokens[b]), rtol=1e-4, atol=1e-4)
