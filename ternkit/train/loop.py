@@ -132,7 +132,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_after: int | None = No
 
         bar = tqdm(total=cfg.steps, initial=start, unit="step", dynamic_ncols=True,
                    desc=f"{cfg.model.name}/{cfg.precision}{'+distill' if teacher else ''}")
-    val_loss = history[-1]["val_loss"] if history and "val_loss" in history[-1] else float("nan")
+    val_loss = next((h["val_loss"] for h in reversed(history) if "val_loss" in h), float("nan"))
     t0 = time.perf_counter()
     for step in range(start, end):
         x, y = corpus.batch(step, cfg.batch, cfg.seq_len, cfg.seed)
