@@ -21,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, help="override train.steps")
     p.add_argument("--out", type=Path, default=Path("runs"), help="experiment output folder (default: runs)")
     p.add_argument("--teacher", help="distill: teacher checkpoint (default: train an FP32 one under --out)")
-    p.add_argument("--temperature", type=float, default=2.0, help="distill: KL temperature (default 2)")
+    p.add_argument("--temperature", type=float, default=1.0, help="distill: KL temperature (default 1)")
     p.add_argument("--kl-weight", type=float, default=1.0, help="distill: weight of T²·KL (default 1)")
     p.add_argument("--attention-weight", type=float, default=1.0,
                    help="distill: weight of the attention-relation KL in the relation runs (default 1)")

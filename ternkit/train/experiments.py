@@ -70,7 +70,7 @@ def parity(base: TrainConfig, out: Path, progress: bool = True, log=print) -> st
 
 
 def distill(base: TrainConfig, out: Path, progress: bool = True, log=print, teacher: str | None = None,
-            temperature: float = 2.0, kl_weight: float = 1.0, ce_weight: float = 1.0,
+            temperature: float = 1.0, kl_weight: float = 1.0, ce_weight: float = 1.0,
             attention_weight: float = 1.0) -> str:
     rows = []
     fp_cfg = replace(base, precision="fp32", checkpoint_dir=out / "fp32", distill=None)
@@ -88,12 +88,12 @@ def distill(base: TrainConfig, out: Path, progress: bool = True, log=print, teac
     scratch = run_or_reuse(replace(student, checkpoint_dir=out / "ternary", distill=None), progress, log)
     rows.append(replace(scratch, name="ternary student, from scratch (CE)"))
     dcfg = DistillConfig(teacher=teacher, temperature=temperature, kl_weight=kl_weight, ce_weight=ce_weight)
-    kd = run_or_reuse(replace(student, checkpoint_dir=out / "ternary-distill", distill=dcfg), progress, log)
+    kd = run_or_reuse(replace(student, checkpoint_dir=out / f"ternary-distill-T{temperature:g}", distill=dcfg), progress, log)
     rows.append(replace(kd, name=f"ternary student, distilled (CE + {kl_weight:g}·T²·KL, T={temperature:g})"))
     ar = replace(dcfg, attention_weight=attention_weight)
-    kd_ar = run_or_reuse(replace(student, checkpoint_dir=out / "ternary-distill-ar", distill=ar), progress, log)
+    kd_ar = run_or_reuse(replace(student, checkpoint_dir=out / f"ternary-distill-ar-T{temperature:g}", distill=ar), progress, log)
     rows.append(replace(kd_ar, name=f"… + {attention_weight:g}·attention-relation KL (last layer, Q/K/V)"))
-    init = run_or_reuse(replace(student, checkpoint_dir=out / "ternary-distill-ar-init",
+    init = run_or_reuse(replace(student, checkpoint_dir=out / f"ternary-distill-ar-init-T{temperature:g}",
                                 distill=replace(ar, init_from_teacher=True)), progress, log)
     rows.append(replace(init, name="… + student initialised from the teacher's weights (BitDistill recipe)"))
     gain = scratch.result.val_loss - kd.result.val_loss
