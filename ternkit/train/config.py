@@ -22,13 +22,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from ternkit.errors import ConfigError, TernkitError
 from ternkit.graph.builtin import builtin_config
 from ternkit.graph.config import ModelConfig, _Reader, config_from_dict, load_config
 from ternkit.train.model import PRECISIONS
 from ternkit.train.schedule import SCHEDULES, Schedule
+from ternkit.yamlio import read_yaml
 
 
 @dataclass(frozen=True)
@@ -228,14 +228,6 @@ def config_from_mapping(data: Any, source: str = "<dict>", base: Path | None = N
 
 
 def load_train_config(path: str | Path) -> TrainConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such training config")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    data = read_yaml(path, "training config")
     # relative paths in the file (model YAML, checkpoint dir, teacher) resolve against the working directory
     return config_from_mapping(data, str(path))
