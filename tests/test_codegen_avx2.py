@@ -1,4 +1,4 @@
-"""The avx2 target: i2 (maddubs) and tl1 (shuffle_epi8 lookups) bit-exact on any shape."""
+"""The avx2 target: i2 (maddubs), tl1 and tl2 (shuffle_epi8 lookups) bit-exact on any shape."""
 
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ def test_avx2_random_shapes_bit_exact(cases):
     assert_exact(run_cases(AVX2, AVX2.formats, cases))
 
 
-def test_avx2_refuses_tl2_and_cpu_without_avx2(monkeypatch):
-    with pytest.raises(TernkitError, match="avx2.*no 'tl2' kernels"):
-        AVX2.specialise(KernelSpec(4, 4, 1, weight_format="tl2"))
+def test_avx2_refuses_other_formats_and_cpu_without_avx2(monkeypatch):
+    with pytest.raises(TernkitError, match="avx2.*no 'tq2_0' kernels"):
+        AVX2.specialise(KernelSpec(4, 4, 1, weight_format="tq2_0"))
     monkeypatch.setattr(avx2.platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(avx2, "cpu_flags", lambda: frozenset({"sse2", "avx"}))
     spec = AVX2.specialise(KernelSpec(4, 4, 1))
@@ -43,9 +43,10 @@ def test_avx2_refuses_tl2_and_cpu_without_avx2(monkeypatch):
 
 
 @needs_avx2
-def test_avx2_generate_and_make(tmp_path):
+@pytest.mark.parametrize("fmt", ["tl1", "tl2"])
+def test_avx2_generate_and_make(tmp_path, fmt):
     out = tmp_path / "avx2"
-    assert main(["generate", "tiny", "--target", "avx2", "--format", "tl1", "--tokens", "1,4", "-o", str(out)]) == 0
+    assert main(["generate", "tiny", "--target", "avx2", "--format", fmt, "--tokens", "1,4", "-o", str(out)]) == 0
     assert "-mavx2" in (out / "Makefile").read_text()
     if shutil.which("make"):
         r = subprocess.run(["make"], cwd=out, capture_output=True, text=True)
