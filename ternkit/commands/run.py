@@ -94,7 +94,7 @@ def _lower(model, target: str | None, n_prompt: int, report: RunReport):
     step(f"lowering + generating + compiling {name} kernels (cached after the first run)")
     lowered = lower_model(model, name, tokens=(1, n_prompt) if n_prompt > 1 else (1,))
     report.target = lowered.target
-    report.kernels = len({id(k) for by_n in lowered.kernels.values() for k in by_n.values()})
+    report.kernels = lowered.n_specs
     report.compile_seconds = lowered.compile_seconds
     return lowered
 

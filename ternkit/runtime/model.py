@@ -32,6 +32,7 @@ class LoweredModel:
     target: str
     kernels: dict[str, dict[int, NodeKernel]]
     compile_seconds: float = 0.0
+    n_specs: int = 0  # distinct kernels (shape x token count) in the plan
     calls: int = field(default=0, repr=False)
 
     def kernel(self, node: str, n: int) -> NodeKernel:
@@ -86,7 +87,7 @@ def lower_model(model: ModelGraph, target: str, tokens: tuple[int, ...] = (1,)) 
         for node in nodes:
             w_q, _ = model.quantized_weight(node)
             kernels.setdefault(node, {})[spec.N] = lib.kernel(spec, w_q)
-    return LoweredModel(model=model, target=t.name, kernels=kernels, compile_seconds=compile_s)
+    return LoweredModel(model=model, target=t.name, kernels=kernels, compile_seconds=compile_s, n_specs=len(plan.kernels))
 
 
 @dataclass
