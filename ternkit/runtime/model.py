@@ -1,0 +1,126 @@
+"""Run a whole model with every BitLinear's integer core in generated C kernels.
+
+Embedding, norms, attention (with KV cache), activations and the LM head stay in numpy: the reference
+`forward` is reused with its `core` hook pointing at the kernels, so the generated path and the
+reference share every float step and must agree exactly on each BitLinear's `y_int`.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ternkit.errors import TernkitError
+from ternkit.graph.model import ModelGraph
+from ternkit.reference.model import KVCache, forward, greedy_generate
+from ternkit.reference.quant import ternary_matmul
+
+NodeKernel = Callable[[np.ndarray], np.ndarray]  # x_q int8 [n, K] -> y_int int32 [n, M]
+
+# Fastest first; the first one this machine can build and run is the default.
+TARGET_PREFERENCE = ("avx512", "avx2", "neon", "scalar")
+
+
+@dataclass
+class LoweredModel:
+    """A model whose BitLinears run through compiled kernels: per node, kernels by tuned token count."""
+
+    model: ModelGraph
+    target: str
+    kernels: dict[str, dict[int, NodeKernel]]
+    compile_seconds: float = 0.0
+    n_specs: int = 0  # distinct kernels (shape x token count) in the plan
+    calls: int = field(default=0, repr=False)
+
+    def kernel(self, node: str, n: int) -> NodeKernel:
+        """The GEMV kernel for one token, else the GEMM tuned for the largest token count."""
+        by_n = self.kernels[node]
+        return by_n[1] if n == 1 and 1 in by_n else by_n[max(by_n)]
+
+    def core(self, node: str, x_q: np.ndarray, w_q: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return self.kernel(node, x_q.shape[0])(np.ascontiguousarray(x_q))
+
+    def forward(self, tokens, cache: KVCache | None = None) -> np.ndarray:
+        return forward(self.model, tokens, cache=cache, core=self.core)
+
+    def generate(self, prompt, n_new: int) -> list[int]:
+        return greedy_generate(self.model, prompt, n_new, core=self.core)
+
+
+def best_target() -> str:
+    """The fastest target this machine can build and run (NEON only counts on an ARM CPU)."""
+    from ternkit.codegen.targets import get_target, target_names
+
+    names = set(target_names())
+    arm = platform.machine().lower() in ("aarch64", "arm64")
+    for name in TARGET_PREFERENCE:
+        if name not in names or (name == "neon" and not arm):
+            continue
+        if get_target(name).unavailable_reason() is None:
+            return name
+    return "scalar"
+
+
+def lower_model(model: ModelGraph, target: str, tokens: tuple[int, ...] = (1,)) -> LoweredModel:
+    """Lower, generate and compile the model's kernels for `target`, bound to its quantized weights."""
+    import time
+
+    from ternkit.codegen.plan import lower
+    from ternkit.codegen.targets import get_target
+    from ternkit.runtime.kernels import compile_plan
+
+    model.require_params()
+    t = get_target(target)
+    reason = t.unavailable_reason()
+    if reason:
+        raise TernkitError(f"target {target!r} cannot run on this machine: {reason}")
+    plan = lower(model, t, tokens)
+    t0 = time.perf_counter()
+    lib = compile_plan(plan, t)
+    compile_s = time.perf_counter() - t0
+    kernels: dict[str, dict[int, NodeKernel]] = {}
+    for spec, nodes in plan.users.items():
+        for node in nodes:
+            w_q, _ = model.quantized_weight(node)
+            kernels.setdefault(node, {})[spec.N] = lib.kernel(spec, w_q)
+    return LoweredModel(model=model, target=t.name, kernels=kernels, compile_seconds=compile_s, n_specs=len(plan.kernels))
+
+
+@dataclass
+class ExactnessReport:
+    bitlinear_calls: int
+    mismatched_calls: list[str]
+    max_logit_diff: float
+    tokens_generated: list[int]
+    tokens_reference: list[int]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatched_calls and self.tokens_generated == self.tokens_reference
+
+
+def check_exact(lowered: LoweredModel, prompt: np.ndarray, n_new: int = 8) -> ExactnessReport:
+    """Prefill + greedy decode through the kernels, comparing every BitLinear's y_int with the exact
+    numpy core on the same x_q, the logits with an independent reference run, and the generated tokens."""
+    mismatched: list[str] = []
+    calls = 0
+
+    def checking_core(node: str, x_q: np.ndarray, w_q: np.ndarray) -> np.ndarray:
+        nonlocal calls
+        calls += 1
+        got = lowered.core(node, x_q, w_q)
+        if not np.array_equal(got, ternary_matmul(x_q, w_q)):
+            mismatched.append(f"{node} (n={x_q.shape[0]})")
+        return got
+
+    model = lowered.model
+    ref_logits = forward(model, prompt)
+    got_logits = forward(model, prompt, core=checking_core)
+    diff = float(np.max(np.abs(ref_logits - got_logits)))
+    generated = greedy_generate(model, prompt, n_new, core=checking_core)
+    reference = greedy_generate(model, prompt, n_new)
+    return ExactnessReport(calls, mismatched, diff, generated, reference)

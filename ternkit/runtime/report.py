@@ -1,0 +1,79 @@
+"""The `ternkit run` report: one dataclass, rendered as text (terminal), Markdown and JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class RunReport:
+    model: str
+    layers: int
+    hidden: int
+    parameters: int
+    bitlinears: int
+    weight_zeros: float
+    target: str | None = None
+    target_note: str = ""
+    kernels: int = 0
+    compile_seconds: float | None = None
+    exact: bool | None = None
+    bitlinear_calls_checked: int = 0
+    mismatches: list[str] = field(default_factory=list)
+    max_logit_diff: float | None = None
+    tokens_generated: list[int] = field(default_factory=list)
+    tokens_reference: list[int] = field(default_factory=list)
+    prefill_tokens: int = 0
+    decode_tokens: int = 0
+    prefill_tps: dict[str, float] = field(default_factory=dict)   # "kernels"/"reference" -> tokens/s
+    decode_tps: dict[str, float] = field(default_factory=dict)
+    npu: dict | None = None
+    npu_note: str = ""
+    seconds: float = 0.0
+
+    def rows(self) -> list[tuple[str, str]]:
+        r = [("model", f"{self.model}: {self.layers} layers, hidden {self.hidden}, {self.parameters:,} params, "
+                       f"{self.bitlinears} BitLinears ({self.weight_zeros:.1%} zero weights)")]
+        if self.target:
+            r.append(("target", f"{self.target}: {self.kernels} kernels compiled in {self.compile_seconds:.2f} s"))
+            verdict = "bit-exact" if self.exact else f"MISMATCH in {len(self.mismatches)} calls ({', '.join(self.mismatches[:3])})"
+            r.append(("validation", f"{verdict}: {self.bitlinear_calls_checked} BitLinear calls compared, "
+                                    f"max |logit diff| {self.max_logit_diff:.2e}, greedy tokens "
+                                    f"{'identical' if self.tokens_generated == self.tokens_reference else 'DIFFER'} "
+                                    f"({len(self.tokens_generated)} generated)"))
+        else:
+            r.append(("target", f"generated kernels not available: {self.target_note}"))
+        for what, tps, n in (("prefill", self.prefill_tps, self.prefill_tokens), ("decode", self.decode_tps, self.decode_tokens)):
+            parts = [f"{k} {v:,.1f} tok/s" for k, v in tps.items()]
+            if "kernels" in tps and "reference" in tps:
+                parts.append(f"x{tps['kernels'] / tps['reference']:.2f} vs numpy")
+            r.append((what, f"{n} tokens: " + ", ".join(parts)))
+        if self.npu:
+            r.append(("npu", ", ".join(f"{k} {v}" for k, v in self.npu.items())))
+        else:
+            r.append(("npu", f"not available: {self.npu_note}"))
+        r.append(("time", f"{self.seconds:.1f} s"))
+        return r
+
+    def text(self) -> str:
+        width = max(len(k) for k, _ in self.rows())
+        return "\n".join(f"{k.ljust(width)}  {v}" for k, v in self.rows())
+
+    def markdown(self) -> str:
+        lines = [f"# ternkit run: {self.model}", "", "| | |", "| --- | --- |"]
+        lines += [f"| {k} | {v} |" for k, v in self.rows()]
+        return "\n".join(lines) + "\n"
+
+    def write(self, out: Path) -> list[Path]:
+        """report.json + report.md in `out`, each written to a temporary name and renamed into place."""
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, text in (("report.json", json.dumps(asdict(self), indent=2)), ("report.md", self.markdown())):
+            tmp = out / f".{name}.{os.getpid()}.tmp"
+            tmp.write_text(text)
+            os.replace(tmp, out / name)
+            written.append(out / name)
+        return written
