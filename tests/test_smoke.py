@@ -13,7 +13,7 @@ def test_cli_models_lists_builtins(capsys):
 
 def test_cli_unknown_model_is_one_clear_line(capsys):
     assert main(["run", "no-such-model"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("[ternkit run]")]
     assert len(err) == 1 and "unknown built-in model 'no-such-model'" in err[0]
 
 

@@ -26,7 +26,7 @@ def _target(plan: Plan, target: Target | str | None) -> Target:
     return t
 
 
-def context(plan: Plan, target: Target, *, inline_header: bool = False) -> dict:
+def context(plan: Plan, target: Target, *, inline_header: bool = False, runtime: str = "") -> dict:
     if not plan.kernels:
         raise TernkitError(f"model {plan.model!r} has no BitLinear layers: nothing to generate")
     kernels, seen = [], set()
@@ -40,14 +40,15 @@ def context(plan: Plan, target: Target, *, inline_header: bool = False) -> dict:
         guard=re.sub(r"\W", "_", HEADER).upper(), inline_header=inline_header,
         tl1_combos=list(formats.get_format("tl1").COMBOS) + [(0, 0)] * 7,
         tl2_combos=list(formats.get_format("tl2").COMBOS) + [(0, 0, 0)] * 2,
-        cflags=" ".join(target.cflags()),
+        cflags=" ".join(target.cflags()), runtime=runtime,
     )
 
 
-def emit_library(plan: Plan, target: Target | str | None = None) -> dict[str, str]:
-    """`{filename: text}` for the plan's kernels on `target`: header, source, Makefile."""
+def emit_library(plan: Plan, target: Target | str | None = None, runtime: str = "") -> dict[str, str]:
+    """`{filename: text}` for the plan's kernels on `target`: header, source, Makefile (which also
+    builds the standalone program `runtime` from `runtime.c` when given)."""
     t = _target(plan, target)
-    ctx = context(plan, t)
+    ctx = context(plan, t, runtime=runtime)
     return {
         HEADER: render("common/header.h.j2", **ctx),
         f"{LIB}.c": render("common/source.c.j2", **ctx),

@@ -21,6 +21,8 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--format", dest="weight_format", default=None, help="force one weight format (i2, tl1, tl2)")
     p.add_argument("--tokens", default="1", help="token counts to generate kernels for, e.g. 1,64 (default 1)")
+    p.add_argument("--with-runtime", action="store_true",
+                   help="also emit model_runtime.c and weights.bin: a C program running the whole model")
     p.set_defaults(func=run)
 
 
@@ -34,7 +36,7 @@ def parse_tokens(text: str) -> tuple[int, ...]:
     return tokens
 
 
-def write_folder(files: dict[str, str], out: Path, force: bool) -> None:
+def write_folder(files: dict[str, str | bytes], out: Path, force: bool) -> None:
     """Write all files into a temporary sibling folder, then rename it into place: never half-written."""
     out = out.resolve()
     if out.exists() and not out.is_dir():
@@ -44,8 +46,11 @@ def write_folder(files: dict[str, str], out: Path, force: bool) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        for name, text in files.items():
-            (tmp / name).write_text(text)
+        for name, content in files.items():
+            if isinstance(content, bytes):
+                (tmp / name).write_bytes(content)
+            else:
+                (tmp / name).write_text(content)
         os.chmod(tmp, 0o755)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
@@ -60,15 +65,22 @@ def write_folder(files: dict[str, str], out: Path, force: bool) -> None:
 
 
 def run(args) -> int:
-    from ternkit.codegen.library import emit_library
+    from ternkit.codegen.library import HEADER, emit_library
     from ternkit.codegen.targets import get_target
     from ternkit.codegen.validate import lower_for
     from ternkit.graph import load_model
 
     target = get_target(args.target)
-    model = load_model(args.model, with_params=False)
+    model = load_model(args.model, with_params=args.with_runtime)
     plan = lower_for(model, target, parse_tokens(args.tokens), args.weight_format)
-    files = emit_library(plan, target)
+    if args.with_runtime:
+        from ternkit.runtime.standalone import PROGRAM, WEIGHTS, runtime_files
+
+        model.require_params()
+        sources, blob = runtime_files(model, plan, target, HEADER)
+        files = {**emit_library(plan, target, runtime=PROGRAM), **sources, WEIGHTS: blob}
+    else:
+        files = emit_library(plan, target)
     write_folder(files, args.output, args.force)
     print(f"wrote {len(plan.kernels)} kernels for {target.name} to {args.output}: {', '.join(sorted(files))}")
     return 0

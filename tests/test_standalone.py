@@ -1,0 +1,65 @@
+"""`ternkit generate --with-runtime`: the emitted C program runs the whole model without Python and
+matches the numpy reference (natively, and for neon cross-built and run under qemu-aarch64)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ternkit.cli import main
+from ternkit.codegen.targets import get_target, target_names
+from ternkit.graph import load_model
+from ternkit.reference import forward
+
+TRAINED = Path(__file__).parent.parent / "examples" / "tiny-trained.safetensors"
+PROMPT = list(b"def main(")
+
+
+def build_and_run(tmp_path: Path, target: str, make_args: list[str], runner: list[str]) -> np.ndarray:
+    out = tmp_path / target
+    assert main(["generate", str(TRAINED), "--target", target, "--with-runtime", "-o", str(out)]) == 0
+    done = subprocess.run(["make", *make_args], cwd=out, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    run = subprocess.run([*runner, str(out / "model_runtime"), str(out / "weights.bin"), *map(str, PROMPT)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return np.array(run.stdout.split(), dtype=np.float32)
+
+
+def expected() -> np.ndarray:
+    return forward(load_model(TRAINED), np.array(PROMPT))[-1]
+
+
+NATIVE = [t for t in target_names() if t != "neon"
+          and get_target(t).unavailable_reason() is None and get_target(t).runs_natively()]
+
+
+@pytest.mark.skipif(shutil.which("make") is None or shutil.which("cc") is None, reason="make / cc not installed")
+@pytest.mark.parametrize("target", NATIVE)
+def test_standalone_runtime_native(tmp_path, target):
+    logits = build_and_run(tmp_path, target, [], [])
+    ref = expected()
+    np.testing.assert_allclose(logits, ref, rtol=1e-3, atol=1e-3)
+    assert int(np.argmax(logits)) == int(np.argmax(ref))
+
+
+@pytest.mark.skipif(shutil.which("aarch64-linux-gnu-gcc") is None or shutil.which("qemu-aarch64") is None,
+                    reason="aarch64-linux-gnu-gcc / qemu-aarch64 not installed (apt-get install gcc-aarch64-linux-gnu qemu-user)")
+def test_standalone_runtime_neon_under_qemu(tmp_path):
+    logits = build_and_run(tmp_path, "neon", ["CC=aarch64-linux-gnu-gcc"],
+                           ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"])
+    ref = expected()
+    np.testing.assert_allclose(logits, ref, rtol=1e-3, atol=1e-3)
+    assert int(np.argmax(logits)) == int(np.argmax(ref))
+
+
+def test_with_runtime_refuses_a48_and_shape_only_models(tmp_path, capsys):
+    assert main(["generate", "tiny-a4.8", "--with-runtime", "-o", str(tmp_path / "a")]) == 2
+    assert "int8 activations only" in capsys.readouterr().err
+    assert main(["generate", "bitnet-b1.58-2b4t", "--with-runtime", "-o", str(tmp_path / "b")]) == 2
+    assert "no weights" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
