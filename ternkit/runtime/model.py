@@ -65,12 +65,13 @@ def best_target() -> str:
     return "scalar"
 
 
-def lower_model(model: ModelGraph, target: str, tokens: tuple[int, ...] = (1,)) -> LoweredModel:
+def lower_model(model: ModelGraph, target: str, tokens: tuple[int, ...] = (1,),
+                weight_format: str | None = None) -> LoweredModel:
     """Lower, generate and compile the model's kernels for `target`, bound to its quantized weights."""
     import time
 
-    from ternkit.codegen.plan import lower
     from ternkit.codegen.targets import get_target
+    from ternkit.codegen.validate import lower_for
     from ternkit.runtime.kernels import compile_plan
 
     model.require_params()
@@ -78,7 +79,7 @@ def lower_model(model: ModelGraph, target: str, tokens: tuple[int, ...] = (1,)) 
     reason = t.unavailable_reason()
     if reason:
         raise TernkitError(f"target {target!r} cannot run on this machine: {reason}")
-    plan = lower(model, t, tokens)
+    plan = lower_for(model, t, tokens, weight_format)
     t0 = time.perf_counter()
     lib = compile_plan(plan, t)
     compile_s = time.perf_counter() - t0
