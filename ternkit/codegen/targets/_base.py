@@ -27,6 +27,8 @@ class TemplateTarget(Target):
 
     formats: ClassVar[tuple[str, ...]] = ()
     layouts: ClassVar[dict[str, dict[str, int]]] = {}
+    # format -> tiling key -> allowed values that autotuning (or a preset) may choose freely
+    tunables: ClassVar[dict[str, dict[str, tuple]]] = {}
     priority: ClassVar[int] = 0          # best_native_target prefers the highest available
     native_arch: ClassVar[tuple[str, ...]] = ()  # platform.machine() values running it natively; () = any
 
@@ -43,8 +45,12 @@ class TemplateTarget(Target):
         if spec.M < 1 or spec.K < 1 or spec.N < 1:
             raise ShapeError(f"kernel shape must be positive, got M={spec.M} K={spec.K} N={spec.N}")
         tiling = dict(self.layouts[fmt])
+        tunable = self.tunables.get(fmt, {})
         for key, value in dict(spec.tiling).items():   # autotuned / preset values win where allowed
-            if key == "chunk" and key in tiling:
+            if key in tunable:
+                if value not in tunable[key]:
+                    raise TernkitError(f"{self.name} {fmt}: {key} must be one of {list(tunable[key])}, got {value}")
+            elif key == "chunk" and key in tiling:
                 # int16 partial sums of `chunk` groups must not overflow: |group sum| <= 128 * GROUP
                 limit = 32767 // (128 * formats.get_format(fmt).GROUP)
                 if not 1 <= int(value) <= limit:
