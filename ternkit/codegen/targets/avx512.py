@@ -29,12 +29,15 @@ class Avx512Target(TemplateTarget):
     formats: ClassVar[tuple[str, ...]] = ("i2",)
     layouts: ClassVar[dict] = {
         # rows: GEMV rows a step; gemm_rows x gemm_tb (16-token vectors): GEMM register tile;
-        # mc: rows unpacked at once; gemm_min: token count from which the GEMM path runs
-        "i2": {"m_block": 1, "k_align": 256, "rows": 4, "gemm_rows": 6, "gemm_tb": 4, "mc": 48, "gemm_min": 16},
+        # mc: rows unpacked at once; gemm_min: token count from which the GEMM path runs;
+        # prefetch: GEMV software prefetch distance in bytes (0 = none)
+        "i2": {"m_block": 1, "k_align": 256, "rows": 1, "gemm_rows": 6, "gemm_tb": 4, "mc": 48, "gemm_min": 16,
+               "prefetch": 8192},
     }
     tunables: ClassVar[dict] = {
         "i2": {"rows": (1, 2, 3, 4, 6, 8), "gemm_rows": (2, 3, 4, 5, 6, 7, 8), "gemm_tb": (1, 2, 3, 4),
-               "mc": (16, 24, 32, 48, 64, 96, 128, 192, 256), "gemm_min": (2, 4, 8, 16, 32, 64)},
+               "mc": (16, 24, 32, 48, 64, 96, 128, 192, 256), "gemm_min": (2, 4, 8, 16, 32, 64),
+               "prefetch": (0, 1024, 2048, 4096, 8192, 16384, 32768)},
     }
     priority: ClassVar[int] = 30
     native_arch: ClassVar[tuple[str, ...]] = X86
@@ -51,7 +54,7 @@ class Avx512Target(TemplateTarget):
         gr = spec.tile("gemm_rows")
         ctx.update(rows=spec.tile("rows"), gemm_rows=gr, gemm_tb=spec.tile("gemm_tb"), mc=spec.tile("mc"),
                    mc_pad=round_up(spec.tile("mc"), gr), gemm_min=spec.tile("gemm_min"),
-                   in_place=spec.K <= IN_PLACE_MAX_K)
+                   in_place=spec.K <= IN_PLACE_MAX_K, prefetch=spec.tile("prefetch"))
         return ctx
 
     def cflags(self) -> tuple[str, ...]:
