@@ -21,6 +21,8 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--format", dest="weight_format", default=None, help="force one weight format (i2, tl1, tl2)")
     p.add_argument("--tokens", default="1", help="token counts to generate kernels for, e.g. 1,64 (default 1)")
+    p.add_argument("--tuning", type=Path, default=None,
+                   help="tuning.yaml from `ternkit tune` (default: OUTPUT/tuning.yaml when it exists)")
     p.set_defaults(func=run)
 
 
@@ -67,8 +69,17 @@ def run(args) -> int:
 
     target = get_target(args.target)
     model = load_model(args.model, with_params=False)
+    from ternkit.codegen import tuning
+
     plan = lower_for(model, target, parse_tokens(args.tokens), args.weight_format)
+    tuning_file = args.tuning or (args.output / tuning.FILENAME)
+    tuned = ""
+    if args.tuning or tuning_file.is_file():
+        plan = tuning.apply(plan, target, tuning.load(tuning_file))
+        tuned = f" (tilings from {tuning_file})"
     files = emit_library(plan, target)
+    if tuning_file.is_file():   # keep the winners next to the code they shaped
+        files[tuning.FILENAME] = tuning_file.read_text()
     write_folder(files, args.output, args.force)
-    print(f"wrote {len(plan.kernels)} kernels for {target.name} to {args.output}: {', '.join(sorted(files))}")
+    print(f"wrote {len(plan.kernels)} kernels for {target.name} to {args.output}{tuned}: {', '.join(sorted(files))}")
     return 0

@@ -60,6 +60,11 @@ class TemplateTarget(Target):
             tiling[key] = value
         return dataclasses.replace(spec, weight_format=fmt, tiling=tuple(sorted(tiling.items())))
 
+    def tune_space(self, spec: KernelSpec) -> list[list[dict[str, Any]]]:
+        """Tiling candidates for `ternkit tune`: a list of axes searched one after the other (each axis a
+        list of partial tilings, the first its default). [] = nothing to tune."""
+        return []
+
     def layout(self, spec: KernelSpec) -> dict[str, int]:
         return {"m_block": spec.tile("m_block", 1), "k_align": spec.tile("k_align", 4)}
 

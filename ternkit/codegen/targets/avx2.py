@@ -44,6 +44,11 @@ class Avx2Target(TemplateTarget):
     def default_format(self, spec: KernelSpec) -> str:
         return "i2"
 
+    def tune_space(self, spec: KernelSpec) -> list[list[dict]]:
+        if spec.weight_format == "tl1":
+            return [[{"chunk": c} for c in (64, 32, 16, 127)]]
+        return []
+
     def cflags(self) -> tuple[str, ...]:
         return ("-O3", "-mavx2")
 

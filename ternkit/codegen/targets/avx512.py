@@ -49,6 +49,13 @@ class Avx512Target(TemplateTarget):
                                f"got {spec.tile('gemm_rows')} x {spec.tile('gemm_tb')}")
         return spec
 
+    def tune_space(self, spec: KernelSpec) -> list[list[dict[str, Any]]]:
+        if spec.N < spec.tile("gemm_min"):
+            return [[{"rows": r} for r in (1, 2, 4)],
+                    [{"prefetch": p} for p in (8192, 0, 4096, 16384, 32768)]]
+        return [[{"gemm_rows": r, "gemm_tb": b} for r, b in ((6, 4), (4, 4), (7, 4), (5, 4), (8, 3), (8, 2))],
+                [{"mc": m} for m in (48, 24, 96, 192)]]
+
     def kernel_context(self, spec: KernelSpec) -> dict[str, Any]:
         ctx = super().kernel_context(spec)
         gr = spec.tile("gemm_rows")
