@@ -3,6 +3,9 @@ generator uses them, bench prints the side-by-side table and writes the plot."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 import yaml
 
@@ -45,6 +48,9 @@ def test_tune_then_generate_uses_winners(tmp_path, capsys):
     assert "tilings from" in capsys.readouterr().out
     src = (out / "ternkit_kernels.c").read_text()
     assert "3 rows at a time" in src and (out / "tuning.yaml").exists()
+    if shutil.which("make"):   # the emitted Makefile builds it with -Wall -Wextra -Werror and the AVX-512 flags
+        r = subprocess.run(["make"], cwd=out, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
 
 
 @needs_avx512
