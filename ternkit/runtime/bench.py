@@ -39,7 +39,7 @@ class Row:
     seconds: float
     weight_bytes: int     # packed weight bytes read per call (0 for numpy)
     ops: int
-    roofline: float | None = None   # stream-read GB/s on the same bytes, same mode
+    roofline: float | None = None   # stream-read GB/s, same mode (DRAM: measured alternately with this row)
     baseline: float | None = None   # baseline seconds, same shape/n/mode/threads
 
     @property
@@ -119,6 +119,22 @@ def stream_fn(buffers: Sequence[np.ndarray]) -> Callable[[], None]:
 
 
 # -- measurements -------------------------------------------------------------------------------
+def _alternate(kernel: Callable[[], object], stream: Callable[[], object], repeat: int = 5) -> tuple[float, float]:
+    """Median times of `kernel` and `stream`, run alternately so both see the same machine state
+    (other processes share the memory bus of this machine)."""
+    kernel(), stream()
+    kt, st = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        stream()
+        t1 = time.perf_counter()
+        kernel()
+        t2 = time.perf_counter()
+        st.append(t1 - t0)
+        kt.append(t2 - t1)
+    return statistics.median(kt), statistics.median(st)
+
+
 def _copies(packed: np.ndarray, dram_bytes: int) -> list[np.ndarray]:
     count = max(2, -(-dram_bytes // packed.nbytes))
     return [packed.copy() for _ in range(count)]
@@ -149,6 +165,9 @@ def measure(shapes: Sequence[tuple[int, int]], tokens: Sequence[int], targets: S
             y = np.empty((n, M), np.int32)
             shape = f"{M}x{K}"
             found: list[Row] = []
+            if dram and n == 1:   # the DRAM roofline: a stream read over as many bytes, timed alternately
+                stream_bufs = _copies(np.ones(M * K // 4 or 1, np.uint8), dram_mb << 20)
+                stream_bytes = sum(b.nbytes for b in stream_bufs) / 1e9
             for t, fmt in kinds:
                 spec = KernelSpec(M, K, n, weight_format=fmt)
                 tiles = (tuning or {}).get(t.name, {}).get(spec.name)
@@ -168,8 +187,10 @@ def measure(shapes: Sequence[tuple[int, int]], tokens: Sequence[int], targets: S
                     log(f"{shape} n={n} {t.name}/{fmt} threads={th}: {sec * 1e6:.1f} us")
                     if dram and n == 1 and not slow:
                         ks = [Kernel(spec, p, kern._fn, kern._ffi) for p in _copies(kern.packed, dram_mb << 20)]
-                        sec = median_time(lambda: [k(x, threads=th, out=y) for k in ks], 5) / len(ks)
-                        found.append(Row(shape, n, f"{t.name}/{fmt}", "dram", th, sec, kern.packed.nbytes, spec.ops))
+                        sec, stream_sec = _alternate(lambda: [k(x, threads=th, out=y) for k in ks], stream_fn(stream_bufs))
+                        found.append(Row(shape, n, f"{t.name}/{fmt}", "dram", th, sec / len(ks), kern.packed.nbytes,
+                                         spec.ops, roofline=stream_bytes / stream_sec))
+                        del ks
             if numpy_ref:
                 a, b = x.astype(np.float32), w.astype(np.float32).T.copy()
                 sec = median_time(lambda: a @ b, 3 if n > 64 else 7)
@@ -181,12 +202,13 @@ def measure(shapes: Sequence[tuple[int, int]], tokens: Sequence[int], targets: S
             found.append(Row(shape, n, "stream read", "hot", 1, hot, nbytes, 0))
             roof = {"hot": nbytes / hot / 1e9}
             if dram and n == 1:
-                bufs = _copies(buf, dram_mb << 20)
-                cold = median_time(stream_fn(bufs), 5) / len(bufs)
-                found.append(Row(shape, n, "stream read", "dram", 1, cold, nbytes, 0))
-                roof["dram"] = nbytes / cold / 1e9
+                cold = median_time(stream_fn(stream_bufs), 5) / len(stream_bufs)
+                found.append(Row(shape, n, "stream read", "dram", 1, cold, stream_bufs[0].nbytes, 0,
+                                 roofline=stream_bufs[0].nbytes / cold / 1e9))
+                del stream_bufs
             for r in found:
-                r.roofline = roof.get(r.mode)
+                if r.roofline is None:
+                    r.roofline = roof.get(r.mode)
                 base = [b for b in found if b.kernel.startswith("baseline/") and (b.mode, b.threads) == (r.mode, r.threads)]
                 r.baseline = base[0].seconds if base else None
             rows += found
