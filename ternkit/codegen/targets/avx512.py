@@ -1,7 +1,8 @@
-"""x86-64 AVX-512 (F + BW + VNNI): i2 kernels built on `_mm512_dpbusd_epi32`.
+"""x86-64 AVX-512 (F + BW + VNNI + VBMI): i2 kernels built on `_mm512_dpbusd_epi32`.
 
 Decode GEMV: several rows at once share the regrouped activations; the 2-bit codes are masked in place
-(no shifts) and the powers of four they carry are divided out exactly at the end. Prefill GEMM: the
+(no shifts) and the powers of four they carry are divided out exactly at the end; the activations are
+regrouped to match with `vpermb` (VBMI). Prefill GEMM: the
 weights of a block of rows are unpacked once to code bytes and reused for every token in a register
 tile of rows x 16-token vectors. Chosen over avx2 automatically when the CPU has the ISA."""
 
@@ -17,7 +18,7 @@ from ternkit.codegen.targets.avx2 import X86, cpu_flags
 from ternkit.errors import TernkitError
 from ternkit.formats import round_up
 
-NEEDED = ("avx512f", "avx512bw", "avx512_vnni")
+NEEDED = ("avx512f", "avx512bw", "avx512_vnni", "avx512vbmi")
 IN_PLACE_MAX_K = 65536   # acc_3 = 64 * sum(code * x) stays inside int32 up to this K
 
 
@@ -66,7 +67,7 @@ class Avx512Target(TemplateTarget):
         return ctx
 
     def cflags(self) -> tuple[str, ...]:
-        return ("-O3", "-mavx512f", "-mavx512bw", "-mavx512vnni")
+        return ("-O3", "-mavx512f", "-mavx512bw", "-mavx512vnni", "-mavx512vbmi")
 
     def unavailable_reason(self) -> str | None:
         if platform.machine().lower() not in X86:
