@@ -53,7 +53,7 @@ class Avx512Target(TemplateTarget):
 
     def tune_space(self, spec: KernelSpec) -> list[list[dict[str, Any]]]:
         if spec.N < spec.tile("gemm_min"):
-            return [[{"rows": r} for r in (1, 2)],   # 3+ rows x 8 accumulators spill the 32 zmm
+            return [[{"rows": r} for r in (1, 2, 4)],
                     [{"prefetch": p} for p in (8192, 0, 4096, 16384, 32768)]]
         return [[{"gemm_rows": r, "gemm_tb": b} for r, b in ((6, 2), (3, 4), (4, 3), (7, 2), (8, 2), (4, 4))],
                 [{"mc": m} for m in (48, 24, 96, 192)]]
