@@ -62,3 +62,13 @@ def test_avx512_refuses_bad_tiling_and_cpu_without_vnni(monkeypatch):
     with pytest.raises(ToolchainError, match="lacks avx512bw, avx512_vnni, avx512vbmi"):
         compile_plan(Plan("avx512", "t", [spec]))
     assert best_native_target().name != "avx512"
+
+
+@needs_avx512
+def test_avx512_large_k_shifts_codes_instead():
+    """Past IN_PLACE_MAX_K the 64 * code products could overflow int32 sums: the kernel shifts instead."""
+    from ternkit.codegen.targets.avx512 import IN_PLACE_MAX_K
+
+    K = IN_PLACE_MAX_K + 300
+    assert not AVX512.kernel_context(AVX512.specialise(KernelSpec(3, K, 1)))["in_place"]
+    assert_exact(run_cases(AVX512, ["i2"], [(3, K, 1, "plus", "min"), (2, K, 17, "minus", "min")]))
