@@ -12,7 +12,6 @@ import ternkit.commands
 from ternkit.errors import TernkitError
 
 
-
 def command_modules() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(ternkit.commands.__path__) if not m.name.startswith("_"))
 
@@ -40,3 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ternkit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and closed: not an error worth a traceback
+        sys.stderr.close()
+        return 0

@@ -28,7 +28,7 @@ def test_registry_finds_targets_and_rejects_unknown():
     assert best_native_target().unavailable_reason() is None
 
 
-@pytest.mark.parametrize("fmt", formats.FORMATS)
+@pytest.mark.parametrize("fmt", formats.KERNEL_FORMATS)
 @pytest.mark.parametrize("m_block", [1, 32])
 @given(M=st.integers(1, 70), K=st.integers(1, 300), seed=st.integers(0, 2**16))
 @settings(max_examples=25, deadline=None)
@@ -58,7 +58,7 @@ def test_pack_documented_bits():
 
 def test_specialise_honours_preset_format():
     t = get_target("scalar")
-    for fmt in formats.FORMATS:
+    for fmt in formats.KERNEL_FORMATS:
         assert t.specialise(KernelSpec(4, 4, 1, weight_format=fmt)).weight_format == fmt
     assert t.specialise(KernelSpec(4, 4, 1)).weight_format == "i2"
     with pytest.raises(TernkitError, match="no 'q4' kernels"):
@@ -66,13 +66,13 @@ def test_specialise_honours_preset_format():
 
 
 def test_scalar_edge_cases_bit_exact():
-    assert_exact(run_cases(get_target("scalar"), formats.FORMATS, EDGE_CASES, threads=2))
+    assert_exact(run_cases(get_target("scalar"), formats.KERNEL_FORMATS, EDGE_CASES, threads=2))
 
 
 @given(st.lists(case, min_size=3, max_size=6))
 @settings(max_examples=3, deadline=None, derandomize=True)
 def test_scalar_random_shapes_bit_exact(cases):
-    assert_exact(run_cases(get_target("scalar"), formats.FORMATS, cases))
+    assert_exact(run_cases(get_target("scalar"), formats.KERNEL_FORMATS, cases))
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def test_kernel_threads_split_and_no_write_outside(small_kernel):
 
 def test_emitted_header_documents_layout_and_prototypes():
     t = get_target("scalar")
-    specs = [t.specialise(KernelSpec(5, 7, 1, weight_format=f)) for f in formats.FORMATS]
+    specs = [t.specialise(KernelSpec(5, 7, 1, weight_format=f)) for f in formats.KERNEL_FORMATS]
     files = emit_library(Plan("scalar", "m", specs), t)
     assert set(files) == {"ternkit_kernels.h", "ternkit_kernels.c", "Makefile"}
     h = files["ternkit_kernels.h"]

@@ -1,4 +1,4 @@
-"""The avx2 target: i2 (maddubs) and tl1 (shuffle_epi8 lookups) bit-exact on any shape."""
+"""The avx2 target: i2 (maddubs), tl1 and tl2 (shuffle_epi8 lookups) bit-exact on any shape."""
 
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ def test_avx2_random_shapes_bit_exact(cases):
     assert_exact(run_cases(AVX2, AVX2.formats, cases))
 
 
-def test_avx2_refuses_tl2_and_cpu_without_avx2(monkeypatch):
-    with pytest.raises(TernkitError, match="avx2.*no 'tl2' kernels"):
-        AVX2.specialise(KernelSpec(4, 4, 1, weight_format="tl2"))
+def test_avx2_refuses_other_formats_and_cpu_without_avx2(monkeypatch):
+    with pytest.raises(TernkitError, match="avx2.*no 'tq2_0' kernels"):
+        AVX2.specialise(KernelSpec(4, 4, 1, weight_format="tq2_0"))
     monkeypatch.setattr(avx2.platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(avx2, "cpu_flags", lambda: frozenset({"sse2", "avx"}))
     spec = AVX2.specialise(KernelSpec(4, 4, 1))
@@ -43,9 +43,10 @@ def test_avx2_refuses_tl2_and_cpu_without_avx2(monkeypatch):
 
 
 @needs_avx2
-def test_avx2_generate_and_make(tmp_path):
+@pytest.mark.parametrize("fmt", ["tl1", "tl2"])
+def test_avx2_generate_and_make(tmp_path, fmt):
     out = tmp_path / "avx2"
-    assert main(["generate", "tiny", "--target", "avx2", "--format", "tl1", "--tokens", "1,4", "-o", str(out)]) == 0
+    assert main(["generate", "tiny", "--target", "avx2", "--format", fmt, "--tokens", "1,4", "-o", str(out)]) == 0
     assert "-mavx2" in (out / "Makefile").read_text()
     if shutil.which("make"):
         r = subprocess.run(["make"], cwd=out, capture_output=True, text=True)
@@ -53,15 +54,15 @@ def test_avx2_generate_and_make(tmp_path):
 
 
 @needs_avx2
-@pytest.mark.parametrize("chunk", [16, 127])
-def test_avx2_tl1_tuned_chunks_bit_exact(chunk):
-    """Every chunk `ternkit tune` may pick for tl1 stays exact (int16 partial sums at their bound)."""
-    assert {"chunk": chunk} in AVX2.tune_space(AVX2.specialise(KernelSpec(64, 300, 1, weight_format="tl1")))[0]
+@pytest.mark.parametrize("fmt, chunk", [("tl1", 16), ("tl1", 127), ("tl2", 85)])
+def test_avx2_tuned_chunks_bit_exact(fmt, chunk):
+    """Every chunk `ternkit tune` may pick for tl1/tl2 stays exact (int16 partial sums at their bound)."""
+    assert {"chunk": chunk} in AVX2.tune_space(AVX2.specialise(KernelSpec(64, 300, 1, weight_format=fmt)))[0]
 
     class Chunked(avx2.Avx2Target):
         def specialise(self, spec):
             return super().specialise(KernelSpec(spec.M, spec.K, spec.N, weight_format=spec.weight_format,
                                                  tiling=(("chunk", chunk),)))
 
-    assert_exact(run_cases(Chunked(), ["tl1"], [(33, 600, 2, "plus", "min"), (64, 1000, 1, "minus", "min"),
+    assert_exact(run_cases(Chunked(), [fmt], [(33, 600, 2, "plus", "min"), (64, 1000, 1, "minus", "min"),
                                                (5, 255, 3, "random", "random")]))

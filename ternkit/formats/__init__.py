@@ -1,7 +1,10 @@
-"""Ternary weight packings, one module each (`i2`, `tl1`, `tl2`): pack/unpack in numpy.
+"""Ternary weight packings, one module each: pack/unpack in numpy, exact round trips.
 
-Every packing takes `w_q` int8 [M, K] in {-1, 0, +1} and returns a 1-D uint8 array. Two layout
-parameters come from the kernel's tiling:
+Kernel formats (`i2`, `tl1`, `tl2`) are what the generated kernels read; the ggml formats (`tq1_0`,
+`tq2_0`) are byte-identical to llama.cpp's blocks and carry fp16 block scales (`pack(..., scale=)`,
+`unpack` returns `(w_q, scales)`). Every packing takes `w_q` int8 [M, K] in {-1, 0, +1} and returns a
+1-D uint8 array. Each module has `BITS_PER_WEIGHT`, `SUMMARY` (one line) and `nbytes(M, K, ...)`.
+Two layout parameters of the kernel formats come from the kernel's tiling:
 
 - `m_block`: 1 = row-major (row m's bytes are contiguous); > 1 = rows in blocks of `m_block`
   (M padded with zero rows), groups interleaved across the rows of a block so that a SIMD kernel
@@ -19,25 +22,54 @@ import numpy as np
 from ternkit.errors import ShapeError, TernkitError
 from ternkit.reference.quant import check_ternary
 
-FORMATS = ("i2", "tl1", "tl2")
+KERNEL_FORMATS = ("i2", "tl1", "tl2")
+GGML_FORMATS = ("tq1_0", "tq2_0")
+FORMATS = KERNEL_FORMATS + GGML_FORMATS
 
 
 def get_format(name: str):
-    if name not in FORMATS:
+    key = name.lower() if isinstance(name, str) else name
+    if key not in FORMATS:
         raise TernkitError(f"unknown weight format {name!r}: use one of {', '.join(FORMATS)}")
-    return importlib.import_module(f"ternkit.formats.{name}")
+    return importlib.import_module(f"ternkit.formats.{key}")
 
 
-def pack(name: str, w_q: np.ndarray, *, m_block: int = 1, k_align: int = 4) -> np.ndarray:
+def pack(name: str, w_q: np.ndarray, scale=None, *, m_block: int = 1, k_align: int = 4) -> np.ndarray:
+    """Pack a ternary matrix. `scale` (one number or [M, K/256]) is required by the ggml formats only."""
+    fmt, name = get_format(name), name.lower()
     w_q = np.asarray(w_q)
     if w_q.ndim != 2 or w_q.size == 0:
-        raise ShapeError(f"weights must be a non-empty 2-D matrix [M, K], got shape {w_q.shape}")
-    check_ternary(w_q)
-    return get_format(name).pack(w_q, m_block=m_block, k_align=k_align)
+        raise ShapeError(f"{name}: weights must be a non-empty 2-D matrix [M, K], got shape {w_q.shape}")
+    check_ternary(w_q, f"{name}: w_q")
+    if name in GGML_FORMATS:
+        if scale is None:
+            raise ShapeError(f"{name}: stores fp16 block scales: pass scale= (one number or [M, K/256])")
+        return fmt.pack(w_q, scale)
+    return fmt.pack(w_q, m_block=m_block, k_align=k_align)
 
 
-def unpack(name: str, packed: np.ndarray, M: int, K: int, *, m_block: int = 1, k_align: int = 4) -> np.ndarray:
-    return get_format(name).unpack(np.asarray(packed, dtype=np.uint8), M, K, m_block=m_block, k_align=k_align)
+def unpack(name: str, packed: np.ndarray, M: int, K: int, *, m_block: int = 1, k_align: int = 4):
+    """Exact inverse of `pack`: int8 [M, K] (ggml formats: `(w_q, scales float32 [M, K/256])`).
+    A wrong length or a code no ternary weight packs to raises ShapeError."""
+    fmt, name = get_format(name), name.lower()
+    packed = np.asarray(packed)
+    if packed.dtype != np.uint8 or packed.ndim != 1:
+        raise ShapeError(f"{name}: packed data must be a 1-D uint8 array, got {packed.dtype} {packed.shape}")
+    if not (isinstance(M, (int, np.integer)) and isinstance(K, (int, np.integer)) and M > 0 and K > 0):
+        raise ShapeError(f"{name}: M and K must be positive ints, got {M!r}, {K!r}")
+    kw = {} if name in GGML_FORMATS else {"m_block": m_block, "k_align": k_align}
+    want = fmt.nbytes(M, K, **kw)
+    if packed.size != want:
+        raise ShapeError(f"{name}: packed data has {packed.size} bytes but a {M}x{K} matrix needs {want}")
+    return fmt.unpack(packed, M, K, **kw)
+
+
+def bits_per_weight(name: str) -> float:
+    return get_format(name).BITS_PER_WEIGHT
+
+
+def bad_code(name: str, what: str) -> ShapeError:
+    return ShapeError(f"{name}: packed data holds {what}, which no ternary weight packs to (corrupt or wrong format)")
 
 
 def round_up(a: int, b: int) -> int:

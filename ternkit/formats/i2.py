@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ternkit.formats import round_up
+from ternkit.formats import bad_code, round_up
 
 GROUP = 4  # weights a byte
+BITS_PER_WEIGHT = 2.0
+SUMMARY = "2-bit code w+1, four weights a byte (first in the low bits), row-major"
+COMPATIBLE = "bitnet.cpp I2_S-style 2-bit codes (per-row layout, no embedded scale)"
 
 
 def row_bytes(K: int, k_align: int = 4) -> int:
@@ -32,6 +35,8 @@ def pack(w_q: np.ndarray, *, m_block: int = 1, k_align: int = 4) -> np.ndarray:
 def unpack(packed: np.ndarray, M: int, K: int, *, m_block: int = 1, k_align: int = 4) -> np.ndarray:
     b = packed.reshape(M, row_bytes(K, k_align))
     codes = np.stack([(b >> s) & 3 for s in (0, 2, 4, 6)], axis=-1).reshape(M, -1)
+    if np.any(codes == 3):
+        raise bad_code("i2", "code 3")
     return (codes[:, :K].astype(np.int8) - 1).astype(np.int8)
 
 

@@ -11,10 +11,13 @@ import itertools
 
 import numpy as np
 
-from ternkit.formats import (nibbles_blocked, nibbles_rowmajor, pad_to, round_up, unnibble_blocked,
+from ternkit.formats import (bad_code, nibbles_blocked, nibbles_rowmajor, pad_to, round_up, unnibble_blocked,
                              unnibble_rowmajor)
 
 GROUP = 2
+BITS_PER_WEIGHT = 2.0
+SUMMARY = "weight pairs -> 4-bit index 3(w0+1)+(w1+1), two a byte (table-lookup kernels)"
+COMPATIBLE = "bitnet.cpp TL1 index scheme"
 COMBOS: list[tuple[int, int]] = list(itertools.product((-1, 0, 1), repeat=2))  # index 3*(w0+1)+(w1+1)
 ZERO_INDEX = COMBOS.index((0, 0))
 
@@ -51,6 +54,8 @@ def unpack(packed: np.ndarray, M: int, K: int, *, m_block: int = 1, k_align: int
         idx = unnibble_rowmajor(packed.reshape(M, -(-p // 2)), p)
     else:
         idx = unnibble_blocked(packed.reshape(-1, p, m_block // 2))[:M]
+    if np.any(idx > 8):
+        raise bad_code("tl1", "an index above 8")
     combos = np.array(COMBOS, dtype=np.int8)
     return combos[idx].reshape(M, 2 * p)[:, :K]
 

@@ -13,10 +13,13 @@ import itertools
 
 import numpy as np
 
-from ternkit.formats import (nibbles_blocked, nibbles_rowmajor, pad_to, round_up, unnibble_blocked,
+from ternkit.formats import (bad_code, nibbles_blocked, nibbles_rowmajor, pad_to, round_up, unnibble_blocked,
                              unnibble_rowmajor)
 
 GROUP = 3
+BITS_PER_WEIGHT = 5 / 3
+SUMMARY = "weight triples -> sign bit + 4-bit index of 14 non-negative-first triples (1.67 bits a weight)"
+COMPATIBLE = "bitnet.cpp TL2 index scheme"
 
 
 def _canonical(t: tuple[int, ...]) -> bool:
@@ -95,6 +98,8 @@ def unpack(packed: np.ndarray, M: int, K: int, *, m_block: int = 1, k_align: int
         idx = unnibble_blocked(t[:, :, :h])[:M]
         s = np.unpackbits(t[:, :, h:], axis=2, bitorder="little")         # [B, G, mb]
         sign = s.transpose(0, 2, 1).reshape(-1, g)[:M]
+    if np.any(idx > 13):
+        raise bad_code("tl2", "an index above 13")
     combos = np.array(COMBOS, dtype=np.int8)[idx]                         # [M, G, 3]
     w = np.where(sign[..., None] == 1, -combos, combos).astype(np.int8)
     return w.reshape(M, 3 * g)[:, :K]

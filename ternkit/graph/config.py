@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from ternkit.errors import ConfigError
+from ternkit.yamlio import read_yaml
 
 FFN_ACTIVATIONS = ("relu2", "swiglu")
 WEIGHT_MODES = ("ternary", "binary")
@@ -200,21 +201,14 @@ def config_from_dict(data: Any, source: str = "<dict>") -> ModelConfig:
         tie_embeddings=r.boolean(d, "tie_embeddings", "", False),
     )
     if r.errors:
-        raise ConfigError(f"{source}: invalid model spec:\n  " + "\n  ".join(r.errors))
+        # one line (the CLI prints errors on one line); every problem is listed with its path
+        raise ConfigError(f"{source}: invalid model spec: " + "; ".join(r.errors))
     return ModelConfig(name=name, vocab_size=vocab, hidden=hidden, layers=tuple(layers), weights=weights,
                        activation_bits=bits, outlier_k=outlier_k, description=description, seed=seed, **cfg)
 
 
 def load_config(path: str | Path) -> ModelConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such model file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    data = read_yaml(path, "model file")
     return config_from_dict(data, str(path))
 
 

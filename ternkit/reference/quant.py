@@ -23,7 +23,8 @@ def quantize_weights(w: np.ndarray, mode: str = "ternary") -> tuple[np.ndarray, 
     """Quantize a full-precision weight matrix.
 
     ternary (BitNet b1.58): γ = mean|W|, w_q = clip(round(W / (γ + ε)), -1, 1), scale γ.
-    binary (BitNet v1): centre by the mean α, w_q = sign(W - α) with sign(0) = +1, scale β = mean|W|.
+    binary (BitNet v1): centre by the mean α, w_q = Sign(W - α) with Sign(0) = -1 (v1 eq. 2: +1 if > 0,
+    -1 if <= 0), scale β = mean|W|.
     """
     w = np.asarray(w)
     if w.ndim != 2 or w.size == 0:
@@ -37,7 +38,7 @@ def quantize_weights(w: np.ndarray, mode: str = "ternary") -> tuple[np.ndarray, 
         w_q = np.clip(np.rint(w / (gamma + EPS)), -1, 1).astype(np.int8)
     elif mode == "binary":
         alpha = float(np.mean(w, dtype=np.float64))
-        w_q = np.where(w - alpha >= 0, 1, -1).astype(np.int8)
+        w_q = np.where(w - alpha > 0, 1, -1).astype(np.int8)
     else:
         raise ShapeError(f"unknown weight mode {mode!r}: use one of {', '.join(WEIGHT_MODES)}")
     return w_q, max(gamma, EPS)
@@ -131,6 +132,7 @@ def bitlinear_q(x, w_q, w_scale, *, activation_bits=8, outlier_k=None, matmul=te
     """BitLinear with already-quantized weights. `matmul(x_q, w_q) -> y_int` is the integer core;
     the runtime swaps in a generated kernel here."""
     x = _as_rows(x)
+    _check_bits(activation_bits)
     if activation_bits == 8:
         x_q, x_scale = quantize_activations(x, 8)
         return dequantize(matmul(x_q, w_q), w_scale, x_scale)

@@ -1,0 +1,115 @@
+"""Weight formats: exact round trips, sizes, errors, and byte identity with ggml (via `gguf`)."""
+
+import numpy as np
+import pytest
+from gguf import GGMLQuantizationType
+from gguf.quants import dequantize as gguf_dequantize
+from gguf.quants import quantize as gguf_quantize
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from ternkit import formats
+from ternkit.errors import ShapeError, TernkitError
+
+
+def ternary(shape):
+    return arrays(np.int8, shape, elements=st.integers(-1, 1))
+
+
+@st.composite
+def ggml_case(draw):
+    m, nb = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    w = draw(ternary((m, 256 * nb)))
+    d = draw(arrays(np.float16, (m, nb), elements=st.floats(2**-10, 1000, width=16))).astype(np.float32)
+    return w, d
+
+
+@pytest.mark.parametrize("name", formats.GGML_FORMATS)
+@settings(max_examples=30, deadline=None)
+@given(case=ggml_case())
+def test_ggml_round_trip_and_byte_identity(name, case):
+    w, d = case
+    qtype = GGMLQuantizationType[name.upper()]
+    data = formats.pack(name, w, d)
+    assert data.dtype == np.uint8 and data.size == formats.get_format(name).nbytes(*w.shape)
+    back, scales = formats.unpack(name, data, *w.shape)
+    assert np.array_equal(back, w) and np.array_equal(scales, d)
+    # floats built so ggml's own quantizer sees the same ternary values and block scale: w * d
+    x = (w * np.repeat(d, 256, axis=1)).astype(np.float32)
+    live = np.abs(w.reshape(w.shape[0], -1, 256)).max(axis=2) > 0  # ggml writes d = 0 for an all-zero block
+    assert gguf_quantize(x, qtype).tobytes() == formats.pack(name, w, np.where(live, d, 0)).tobytes()
+    np.testing.assert_array_equal(gguf_dequantize(data.reshape(w.shape[0], -1), qtype), x)
+
+
+@pytest.mark.parametrize("name", formats.GGML_FORMATS)
+def test_ggml_scalar_scale_sizes_and_errors(name):
+    w = np.random.default_rng(1).integers(-1, 2, size=(3, 512)).astype(np.int8)
+    back, scales = formats.unpack(name, formats.pack(name, w, 0.5), 3, 512)
+    assert np.array_equal(back, w) and np.all(scales == 0.5) and scales.shape == (3, 2)
+    assert formats.get_format(name).nbytes(3, 512) * 8 / w.size == pytest.approx(formats.bits_per_weight(name))
+    with pytest.raises(ShapeError, match="K = 300 is not a multiple of 256"):
+        formats.pack(name, np.zeros((4, 300), np.int8), 1.0)
+    with pytest.raises(ShapeError, match="broadcastable"):
+        formats.pack(name, np.zeros((4, 512), np.int8), np.ones(3))
+    with pytest.raises(ShapeError, match="fp16"):
+        formats.pack(name, np.zeros((4, 512), np.int8), 1e6)
+    with pytest.raises(ShapeError, match="pass scale="):
+        formats.pack(name, np.zeros((4, 512), np.int8))
+
+
+def test_bits_per_weight():
+    bpw = {name: formats.bits_per_weight(name) for name in formats.FORMATS}
+    assert bpw == pytest.approx({"i2": 2.0, "tl1": 2.0, "tl2": 5 / 3, "tq1_0": 1.6875, "tq2_0": 2.0625})
+    assert formats.get_format("tl2").nbytes(4, 48) * 8 / (4 * 48) == pytest.approx(5 / 3)
+
+
+def test_tl2_indexes_the_14_non_negative_first_triples():
+    triples = np.array([[a, b, c] for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)], dtype=np.int8)
+    data = formats.pack("tl2", triples.reshape(1, -1))
+    idx = np.stack([data[:14] & 15, data[:14] >> 4], axis=1).reshape(-1)[:27]
+    signs = np.unpackbits(data[14:], bitorder="little")[:27]
+    for t, i, s in zip(triples, idx, signs):
+        first = next((int(v) for v in t if v), 0)
+        assert s == (first < 0)
+        canon = -t if s else t
+        assert 0 <= i <= 13 and (first == 0) == (i == 0)
+        assert int(9 * canon[0] + 3 * canon[1] + canon[2]) == i
+    assert len(set(zip(idx.tolist(), signs.tolist()))) == 27
+
+
+@pytest.mark.parametrize("name", formats.FORMATS)
+def test_pack_rejects_bad_weights(name):
+    scale = 1.0 if name in formats.GGML_FORMATS else None
+    with pytest.raises(ShapeError, match="int8"):
+        formats.pack(name, np.zeros((2, 256), np.float32), scale)
+    with pytest.raises(ShapeError, match="not ternary"):
+        formats.pack(name, np.full((2, 256), 2, np.int8), scale)
+    with pytest.raises(ShapeError, match="2-D"):
+        formats.pack(name, np.zeros(256, np.int8), scale)
+
+
+@pytest.mark.parametrize("name", formats.FORMATS)
+def test_unpack_rejects_bad_data(name):
+    n = formats.pack(name, np.zeros((2, 256), np.int8), 1.0 if name in formats.GGML_FORMATS else None).size
+    with pytest.raises(ShapeError, match=f"has {n - 1} bytes but a 2x256 matrix needs {n}"):
+        formats.unpack(name, np.zeros(n - 1, np.uint8), 2, 256)
+    with pytest.raises(ShapeError, match="uint8"):
+        formats.unpack(name, np.zeros(n, np.int8), 2, 256)
+    with pytest.raises(ShapeError, match="positive ints"):
+        formats.unpack(name, np.zeros(n, np.uint8), 0, 256)
+
+
+@pytest.mark.parametrize("name, data, shape, what", [
+    ("i2", [0xFF], (1, 4), "code 3"), ("tl1", [0xFF], (1, 4), "above 8"), ("tl2", [0xFF, 0], (1, 6), "above 13"),
+    ("tq2_0", [0xFF] * 64 + [0, 0], (1, 256), "code"),
+])
+def test_unpack_rejects_codes_no_weight_packs_to(name, data, shape, what):
+    with pytest.raises(ShapeError, match=what):
+        formats.unpack(name, np.array(data, np.uint8), *shape)
+
+
+def test_get_format_names():
+    assert formats.get_format("TQ1_0") is formats.get_format("tq1_0")
+    with pytest.raises(TernkitError, match="unknown weight format 'q4_0'"):
+        formats.get_format("q4_0")
