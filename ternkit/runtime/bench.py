@@ -242,7 +242,7 @@ def plot_gemv(rows: Sequence[Row], path: Path) -> None:
     g = [r for r in rows if r.n == 1 and r.threads == 1 and r.gbs]
     shapes = list(dict.fromkeys(r.shape for r in g))
     series = list(dict.fromkeys((r.kernel, r.mode) for r in g))
-    fig, ax = plt.subplots(figsize=(max(7, 2.4 * len(shapes)), 4.5))
+    fig, ax = plt.subplots(figsize=(max(7, 2.4 * len(shapes)) + 2.5, 4.5))
     width = 0.8 / max(1, len(series))
     for i, (kern, mode) in enumerate(series):
         vals = [next((r.gbs for r in g if (r.shape, r.kernel, r.mode) == (s, kern, mode)), 0) for s in shapes]
@@ -252,7 +252,7 @@ def plot_gemv(rows: Sequence[Row], path: Path) -> None:
     ax.set_xticks(np.arange(len(shapes)), [f"{s}\nGEMV" for s in shapes])
     ax.set_ylabel("GB/s of packed weights (1 thread)")
     ax.set_title("Ternary GEMV bandwidth vs shape (stream read = roofline)")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
