@@ -186,7 +186,7 @@ def measure(shapes: Sequence[tuple[int, int]], tokens: Sequence[int], targets: S
                     found.append(Row(shape, n, f"{t.name}/{fmt}", "hot", th, sec, kern.packed.nbytes, spec.ops))
                     log(f"{shape} n={n} {t.name}/{fmt} threads={th}: {sec * 1e6:.1f} us")
                     if dram and n == 1 and not slow:
-                        ks = [Kernel(spec, p, kern._fn, kern._ffi) for p in _copies(kern.packed, dram_mb << 20)]
+                        ks = [Kernel(spec, p, kern._fn, kern._ffi, kern._mod_lib) for p in _copies(kern.packed, dram_mb << 20)]
                         sec, stream_sec = _alternate(lambda: [k(x, threads=th, out=y) for k in ks], stream_fn(stream_bufs))
                         found.append(Row(shape, n, f"{t.name}/{fmt}", "dram", th, sec / len(ks), kern.packed.nbytes,
                                          spec.ops, roofline=stream_bytes / stream_sec))

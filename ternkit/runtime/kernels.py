@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,26 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="ternkit-kernel")
 
 
+POOL_WORKERS = 15
+
+
+@functools.lru_cache(maxsize=1)
+def _cpool():
+    """The generated C thread pool (templates/runtime/pool.c.j2), or None where it cannot be built."""
+    from ternkit.codegen.jinja import render
+
+    source = render("runtime/pool.c.j2", max_workers=POOL_WORKERS, spin=200000)
+    cdef = ("int ternkit_parallel(void *fn, const void *w, const void *x, void *y, int32_t n, "
+            "const int32_t *edges, int32_t parts);")
+    try:
+        return build_module("pool", cdef, source, flags=("-O2", "-pthread", "-Wall", "-Wextra", "-Werror"))
+    except TernkitError:
+        return None
+
+
+_POOL_LOCK = threading.Lock()
+
+
 @dataclass
 class Kernel:
     """One compiled kernel bound to its packed weights."""
@@ -36,6 +57,7 @@ class Kernel:
     packed: np.ndarray
     _fn: Any = field(repr=False)
     _ffi: Any = field(repr=False)
+    _mod_lib: Any = field(default=None, repr=False)   # the cffi lib holding _fn (for the C pool)
 
     def __post_init__(self) -> None:
         # Per-call Python overhead matters for a 25 us GEMV: bind the weights and the splits once.
@@ -76,6 +98,8 @@ class Kernel:
             ranges = self._ranges[parts] = self.split(parts)
         if len(ranges) == 1:
             self._fn(self._w, x, y, n, 0, spec.M)
+        elif len(ranges) <= POOL_WORKERS + 1 and self._parallel(x_q, out, n, ranges):
+            pass
         else:
             # the calling thread runs the first part itself: one hand-off fewer (cffi drops the GIL)
             pool, fn, w = _pool(len(ranges) - 1), self._fn, self._w
@@ -84,6 +108,28 @@ class Kernel:
             for f in futures:
                 f.result()
         return out
+
+    def _parallel(self, x_q: np.ndarray, out: np.ndarray, n: int, ranges: list[tuple[int, int]]) -> bool:
+        """Run the parts on the C pool (spinning workers: µs hand-offs); False when it is unavailable
+        or busy with another call, so the caller falls back to Python threads."""
+        pool = _cpool()
+        if pool is None or self._mod_lib is None or not _POOL_LOCK.acquire(blocking=False):
+            return False
+        try:
+            pffi = pool.ffi
+            bound = getattr(self, "_pool_args", None)
+            if bound is None:
+                addr = int(self._ffi.cast("uintptr_t", self._ffi.addressof(self._mod_lib, self.spec.name)))
+                bound = self._pool_args = (pffi.cast("void *", addr), pffi.from_buffer("uint8_t[]", self.packed), {})
+            fn, w, edges = bound
+            e = edges.get(len(ranges))
+            if e is None:
+                e = edges[len(ranges)] = pffi.new("int32_t[]", [a for a, _ in ranges] + [ranges[-1][1]])
+            rc = pool.lib.ternkit_parallel(fn, w, pffi.from_buffer("int8_t[]", x_q),
+                                           pffi.from_buffer("int32_t[]", out, require_writable=True), n, e, len(ranges))
+            return rc == 0
+        finally:
+            _POOL_LOCK.release()
 
     def split(self, parts: int) -> list[tuple[int, int]]:
         """[m0, m1) ranges covering M, each boundary a multiple of m_block (ABI)."""
@@ -105,7 +151,8 @@ class KernelLibrary:
         if spec not in self.plan.kernels:
             raise TernkitError(f"{spec.name} is not in this plan")
         packed = np.ascontiguousarray(self.target.pack(spec, w_q))
-        return Kernel(spec=spec, packed=packed, _fn=getattr(self.module.lib, spec.name), _ffi=self.module.ffi)
+        return Kernel(spec=spec, packed=packed, _fn=getattr(self.module.lib, spec.name), _ffi=self.module.ffi,
+                      _mod_lib=self.module.lib)
 
 
 def compile_plan(plan: Plan, target: Target | str | None = None) -> KernelLibrary:
