@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,3 +41,25 @@ def test_concurrent_split_calls_fall_back_and_stay_exact():
         ys = list(ex.map(lambda x: kern(x, threads=2), xs))
     for x, y in zip(xs, ys):
         assert np.array_equal(y, ternary_matmul(x, w))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_pool_works_in_a_forked_child():
+    kern, w, rng = _kernel(M=64, K=100)
+    x = rng.integers(-128, 128, (1, 100)).astype(np.int8)
+    kern(x, threads=2)                       # the parent's workers are running
+    r, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:                             # child: the pool must start its own workers, not hang
+        try:
+            os.write(wfd, kern(x, threads=2).tobytes())
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    data = b""
+    while chunk := os.read(r, 1 << 16):
+        data += chunk
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    assert np.array_equal(np.frombuffer(data, np.int32).reshape(1, 64), ternary_matmul(x, w))
