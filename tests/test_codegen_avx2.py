@@ -51,3 +51,18 @@ def test_avx2_generate_and_make(tmp_path, fmt):
     if shutil.which("make"):
         r = subprocess.run(["make"], cwd=out, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
+
+
+@needs_avx2
+@pytest.mark.parametrize("fmt, chunk", [("tl1", 16), ("tl1", 127), ("tl2", 85)])
+def test_avx2_tuned_chunks_bit_exact(fmt, chunk):
+    """Every chunk `ternkit tune` may pick for tl1/tl2 stays exact (int16 partial sums at their bound)."""
+    assert {"chunk": chunk} in AVX2.tune_space(AVX2.specialise(KernelSpec(64, 300, 1, weight_format=fmt)))[0]
+
+    class Chunked(avx2.Avx2Target):
+        def specialise(self, spec):
+            return super().specialise(KernelSpec(spec.M, spec.K, spec.N, weight_format=spec.weight_format,
+                                                 tiling=(("chunk", chunk),)))
+
+    assert_exact(run_cases(Chunked(), [fmt], [(33, 600, 2, "plus", "min"), (64, 1000, 1, "minus", "min"),
+                                               (5, 255, 3, "random", "random")]))

@@ -23,6 +23,8 @@ def register(sub) -> None:
     p.add_argument("--tokens", default="1", help="token counts to generate kernels for, e.g. 1,64 (default 1)")
     p.add_argument("--with-runtime", action="store_true",
                    help="also emit model_runtime.c and weights.bin: a C program running the whole model")
+    p.add_argument("--tuning", type=Path, default=None,
+                   help="tuning.yaml from `ternkit tune` (default: OUTPUT/tuning.yaml when it exists)")
     p.set_defaults(func=run)
 
 
@@ -65,6 +67,7 @@ def write_folder(files: dict[str, str | bytes], out: Path, force: bool) -> None:
 
 
 def run(args) -> int:
+    from ternkit.codegen import tuning
     from ternkit.codegen.library import HEADER, emit_library
     from ternkit.codegen.targets import get_target
     from ternkit.codegen.validate import lower_for
@@ -73,6 +76,11 @@ def run(args) -> int:
     target = get_target(args.target)
     model = load_model(args.model, with_params=args.with_runtime)
     plan = lower_for(model, target, parse_tokens(args.tokens), args.weight_format)
+    tuning_file = args.tuning or (args.output / tuning.FILENAME)
+    tuned = ""
+    if args.tuning or tuning_file.is_file():
+        plan = tuning.apply(plan, target, tuning.load(tuning_file))
+        tuned = f" (tilings from {tuning_file})"
     if args.with_runtime:
         from ternkit.runtime.standalone import PROGRAM, WEIGHTS, runtime_files
 
@@ -81,6 +89,8 @@ def run(args) -> int:
         files = {**emit_library(plan, target, runtime=PROGRAM), **sources, WEIGHTS: blob}
     else:
         files = emit_library(plan, target)
+    if tuning_file.is_file():   # keep the winners next to the code they shaped
+        files[tuning.FILENAME] = tuning_file.read_text()
     write_folder(files, args.output, args.force)
-    print(f"wrote {len(plan.kernels)} kernels for {target.name} to {args.output}: {', '.join(sorted(files))}")
+    print(f"wrote {len(plan.kernels)} kernels for {target.name} to {args.output}{tuned}: {', '.join(sorted(files))}")
     return 0

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,26 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="ternkit-kernel")
 
 
+POOL_WORKERS = 15
+
+
+@functools.lru_cache(maxsize=1)
+def _cpool():
+    """The generated C thread pool (templates/runtime/pool.c.j2), or None where it cannot be built."""
+    from ternkit.codegen.jinja import render
+
+    source = render("runtime/pool.c.j2", max_workers=POOL_WORKERS, spin=200000)
+    cdef = ("int ternkit_parallel(void *fn, const void *w, const void *x, void *y, int32_t n, "
+            "const int32_t *edges, int32_t parts);")
+    try:
+        return build_module("pool", cdef, source, flags=("-O2", "-pthread", "-Wall", "-Wextra", "-Werror"))
+    except TernkitError:
+        return None
+
+
+_POOL_LOCK = threading.Lock()
+
+
 @dataclass
 class Kernel:
     """One compiled kernel bound to its packed weights."""
@@ -36,12 +57,18 @@ class Kernel:
     packed: np.ndarray
     _fn: Any = field(repr=False)
     _ffi: Any = field(repr=False)
+    _mod_lib: Any = field(default=None, repr=False)   # the cffi lib holding _fn (for the C pool)
+
+    def __post_init__(self) -> None:
+        # Per-call Python overhead matters for a 25 us GEMV: bind the weights and the splits once.
+        self._w = self._ffi.from_buffer("uint8_t[]", self.packed)
+        self._ranges: dict[int, list[tuple[int, int]]] = {}
 
     @property
     def m_block(self) -> int:
         return int(self.spec.tile("m_block", 1))
 
-    def __call__(self, x_q: np.ndarray, *, threads: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    def _check_x(self, x_q) -> None:
         spec = self.spec
         if not isinstance(x_q, np.ndarray):
             raise ShapeError(f"{spec.name}: x_q must be a numpy int8 array, got {type(x_q).__name__}")
@@ -51,21 +78,58 @@ class Kernel:
             raise ShapeError(f"{spec.name}: x_q must be [n, {spec.K}] with n >= 1, got {x_q.shape}")
         if not x_q.flags.c_contiguous:
             raise ShapeError(f"{spec.name}: x_q must be C-contiguous (use np.ascontiguousarray)")
+
+    def __call__(self, x_q: np.ndarray, *, threads: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        spec = self.spec
+        if (type(x_q) is not np.ndarray or x_q.dtype != np.int8 or x_q.ndim != 2 or x_q.shape[1] != spec.K
+                or x_q.shape[0] < 1 or not x_q.flags.c_contiguous):
+            self._check_x(x_q)
         n = x_q.shape[0]
         if out is None:
             out = np.empty((n, spec.M), dtype=np.int32)
         elif out.dtype != np.int32 or out.shape != (n, spec.M) or not out.flags.c_contiguous:
             raise ShapeError(f"{spec.name}: out must be C-contiguous int32 [{n}, {spec.M}]")
         ffi = self._ffi
-        w = ffi.from_buffer("uint8_t[]", self.packed)
         x = ffi.from_buffer("int8_t[]", x_q)
         y = ffi.from_buffer("int32_t[]", out, require_writable=True)
-        ranges = self.split(threads or 1)
+        parts = threads or 1
+        ranges = self._ranges.get(parts)
+        if ranges is None:
+            ranges = self._ranges[parts] = self.split(parts)
         if len(ranges) == 1:
-            self._fn(w, x, y, n, 0, spec.M)
+            self._fn(self._w, x, y, n, 0, spec.M)
+        elif len(ranges) <= POOL_WORKERS + 1 and self._parallel(x_q, out, n, ranges):
+            pass
         else:
-            list(_pool(len(ranges)).map(lambda r: self._fn(w, x, y, n, r[0], r[1]), ranges))
+            # the calling thread runs the first part itself: one hand-off fewer (cffi drops the GIL)
+            pool, fn, w = _pool(len(ranges) - 1), self._fn, self._w
+            futures = [pool.submit(fn, w, x, y, n, a, b) for a, b in ranges[1:]]
+            fn(w, x, y, n, ranges[0][0], ranges[0][1])
+            for f in futures:
+                f.result()
         return out
+
+    def _parallel(self, x_q: np.ndarray, out: np.ndarray, n: int, ranges: list[tuple[int, int]]) -> bool:
+        """Run the parts on the C pool (spinning workers: µs hand-offs); False when it is unavailable
+        or busy with another call, so the caller falls back to Python threads."""
+        pool = _cpool()
+        if pool is None or self._mod_lib is None or not _POOL_LOCK.acquire(blocking=False):
+            return False
+        try:
+            pffi = pool.ffi
+            bound = getattr(self, "_pool_args", None)
+            if bound is None:
+                addr = int(self._ffi.cast("uintptr_t", self._ffi.addressof(self._mod_lib, self.spec.name)))
+                bound = self._pool_args = (pffi.cast("void *", addr), pffi.from_buffer("uint8_t[]", self.packed), {})
+            fn, w, edges = bound
+            e = edges.get(len(ranges))
+            if e is None:
+                e = edges[len(ranges)] = pffi.new("int32_t[]", [a for a, _ in ranges] + [ranges[-1][1]])
+            rc = pool.lib.ternkit_parallel(fn, w, pffi.from_buffer("int8_t[]", x_q),
+                                           pffi.from_buffer("int32_t[]", out, require_writable=True), n, e, len(ranges))
+            return rc == 0
+        finally:
+            _POOL_LOCK.release()
 
     def split(self, parts: int) -> list[tuple[int, int]]:
         """[m0, m1) ranges covering M, each boundary a multiple of m_block (ABI)."""
@@ -87,7 +151,8 @@ class KernelLibrary:
         if spec not in self.plan.kernels:
             raise TernkitError(f"{spec.name} is not in this plan")
         packed = np.ascontiguousarray(self.target.pack(spec, w_q))
-        return Kernel(spec=spec, packed=packed, _fn=getattr(self.module.lib, spec.name), _ffi=self.module.ffi)
+        return Kernel(spec=spec, packed=packed, _fn=getattr(self.module.lib, spec.name), _ffi=self.module.ffi,
+                      _mod_lib=self.module.lib)
 
 
 def compile_plan(plan: Plan, target: Target | str | None = None) -> KernelLibrary:

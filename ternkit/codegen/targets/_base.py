@@ -27,6 +27,8 @@ class TemplateTarget(Target):
 
     formats: ClassVar[tuple[str, ...]] = ()
     layouts: ClassVar[dict[str, dict[str, int]]] = {}
+    # format -> tiling key -> allowed values that autotuning (or a preset) may choose freely
+    tunables: ClassVar[dict[str, dict[str, tuple]]] = {}
     priority: ClassVar[int] = 0          # best_native_target prefers the highest available
     native_arch: ClassVar[tuple[str, ...]] = ()  # platform.machine() values running it natively; () = any
 
@@ -43,8 +45,12 @@ class TemplateTarget(Target):
         if spec.M < 1 or spec.K < 1 or spec.N < 1:
             raise ShapeError(f"kernel shape must be positive, got M={spec.M} K={spec.K} N={spec.N}")
         tiling = dict(self.layouts[fmt])
+        tunable = self.tunables.get(fmt, {})
         for key, value in dict(spec.tiling).items():   # autotuned / preset values win where allowed
-            if key == "chunk" and key in tiling:
+            if key in tunable:
+                if value not in tunable[key]:
+                    raise TernkitError(f"{self.name} {fmt}: {key} must be one of {list(tunable[key])}, got {value}")
+            elif key == "chunk" and key in tiling:
                 # int16 partial sums of `chunk` groups must not overflow: |group sum| <= 128 * GROUP
                 limit = 32767 // (128 * formats.get_format(fmt).GROUP)
                 if not 1 <= int(value) <= limit:
@@ -53,6 +59,11 @@ class TemplateTarget(Target):
                 raise TernkitError(f"{self.name} {fmt} kernels need {key}={tiling[key]}, got {value}")
             tiling[key] = value
         return dataclasses.replace(spec, weight_format=fmt, tiling=tuple(sorted(tiling.items())))
+
+    def tune_space(self, spec: KernelSpec) -> list[list[dict[str, Any]]]:
+        """Tiling candidates for `ternkit tune`: a list of axes searched one after the other (each axis a
+        list of partial tilings, the first its default). [] = nothing to tune."""
+        return []
 
     def layout(self, spec: KernelSpec) -> dict[str, int]:
         return {"m_block": spec.tile("m_block", 1), "k_align": spec.tile("k_align", 4)}

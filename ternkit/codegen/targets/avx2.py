@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from ternkit import formats
 from ternkit.codegen.plan import KernelSpec
 from ternkit.codegen.targets._base import TemplateTarget
 
@@ -44,6 +45,12 @@ class Avx2Target(TemplateTarget):
 
     def default_format(self, spec: KernelSpec) -> str:
         return "i2"
+
+    def tune_space(self, spec: KernelSpec) -> list[list[dict]]:
+        if spec.weight_format in ("tl1", "tl2"):   # the largest chunk keeps int16 sums exact
+            top = 32767 // (128 * formats.get_format(spec.weight_format).GROUP)
+            return [[{"chunk": c} for c in (64, 32, 16, top)]]
+        return []
 
     def cflags(self) -> tuple[str, ...]:
         return ("-O3", "-mavx2")

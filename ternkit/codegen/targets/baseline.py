@@ -1,0 +1,49 @@
+"""The reference point for kernel performance: the established AVX2 ternary kernel style of
+llama.cpp's TQ2_0 and bitnet.cpp's I2_S (2-bit codes in TQ2_0 block order, shift + mask unpack,
+`_mm256_maddubs_epi16` block by block, one row at a time). Never chosen automatically (lowest x86
+priority); `benchmarks/kernel_perf.py` and `ternkit bench` measure every other kernel against it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ternkit import formats
+from ternkit.codegen.plan import KernelSpec
+from ternkit.codegen.targets.avx2 import Avx2Target
+from ternkit.errors import ShapeError
+
+
+def tq2_order(K: int) -> np.ndarray:
+    """Column permutation: i2 position 4j + l of each 128-weight half holds weight 32l + j (TQ2_0 order)."""
+    kp = formats.round_up(K, 256)
+    j, l = np.meshgrid(np.arange(32), np.arange(4), indexing="ij")
+    half = (32 * l + j).ravel()                  # position 4j + l -> weight 32l + j
+    return (np.arange(0, kp, 128)[:, None] + half[None, :]).ravel()
+
+
+@dataclass(frozen=True)
+class BaselineTarget(Avx2Target):
+    name: str = "baseline"
+    description: str = "x86-64 AVX2 reference point: TQ2_0 / I2_S-style 2-bit unpack + _mm256_maddubs_epi16, row by row"
+
+    formats: ClassVar[tuple[str, ...]] = ("i2",)
+    layouts: ClassVar[dict] = {"i2": {"m_block": 1, "k_align": 256}}
+    priority: ClassVar[int] = 10
+
+    def pack(self, spec: KernelSpec, w_q: np.ndarray) -> np.ndarray:
+        w_q = np.asarray(w_q)
+        if w_q.shape != (spec.M, spec.K):
+            raise ShapeError(f"{spec.name}: weights must be [{spec.M}, {spec.K}], got {w_q.shape}")
+        kp = formats.round_up(spec.K, 256)
+        padded = np.zeros((spec.M, kp), dtype=np.int8)
+        padded[:, : spec.K] = w_q
+        formats.pack("i2", w_q, k_align=256)       # validates the values (ternary) with the usual error
+        return formats.pack("i2", padded[:, tq2_order(spec.K)], k_align=256)
+
+    def layout_doc(self, spec: KernelSpec) -> str:
+        rb = formats.round_up(spec.K, 256) // 4
+        return (f"TQ2_0 order: {rb} bytes a row (K padded to {rb * 4} with zero weights), blocks of 256\n"
+                f"weights = two halves of 32 bytes; weight 32l + j of a half is code w + 1 in bits 2l of its byte j.")

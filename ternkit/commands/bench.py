@@ -1,0 +1,60 @@
+"""`ternkit bench MODEL --target T`: time the model's kernel shapes side by side in one process: our
+kernels per format on T, the baseline (TQ2_0 / I2_S-style AVX2), our scalar kernel, numpy float32
+matmul and the stream-read roofline; prints the table, `--plot out.png` writes the GEMV chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(sub) -> None:
+    from ternkit.codegen.targets import target_names
+
+    p = sub.add_parser("bench", help="benchmark a model's kernel shapes against baseline, numpy and the roofline")
+    p.add_argument("model", help="built-in name, YAML spec or checkpoint")
+    p.add_argument("--target", "-t", default=None, help=f"one of: {', '.join(target_names())} (default: best native)")
+    p.add_argument("--tokens", default="1,64", help="token counts (default 1,64)")
+    p.add_argument("--threads", default="1", help="thread counts, e.g. 1,2 (default 1)")
+    p.add_argument("--repeat", type=int, default=15, help="timed runs per measurement (median reported)")
+    p.add_argument("--dram-mb", type=int, default=512,
+                   help="GEMV working set of distinct weight copies streamed from DRAM (0 = hot cache only)")
+    p.add_argument("--no-scalar", action="store_true", help="skip the (slow) scalar kernels")
+    p.add_argument("--tuning", type=Path, default=None, help="tuning.yaml from `ternkit tune`")
+    p.add_argument("--plot", type=Path, default=None, help="write the GEMV bandwidth chart (PNG) here")
+    p.set_defaults(func=run)
+
+
+def model_shapes(model) -> list[tuple[int, int]]:
+    seen = []
+    for node in model.bitlinears():
+        a = model.attrs(node)
+        if (a["out_features"], a["in_features"]) not in seen:
+            seen.append((a["out_features"], a["in_features"]))
+    return seen
+
+
+def run(args) -> int:
+    from ternkit.codegen import tuning
+    from ternkit.codegen.targets import best_native_target, get_target
+    from ternkit.commands.generate import parse_tokens
+    from ternkit.errors import ToolchainError
+    from ternkit.graph import load_model
+    from ternkit.runtime import bench
+
+    target = get_target(args.target) if args.target else best_native_target()
+    reason = target.unavailable_reason()
+    if reason or not target.runs_natively():
+        raise ToolchainError(f"cannot bench {target.name} on this machine: {reason or 'it does not run natively'}")
+    model = load_model(args.model, with_params=False)
+    shapes = model_shapes(model)
+    threads = parse_tokens(args.threads)
+    rows = bench.measure(shapes, parse_tokens(args.tokens), [target], threads=threads, dram=args.dram_mb > 0,
+                         dram_mb=args.dram_mb, scalar=not args.no_scalar, repeat=args.repeat,
+                         tuning=tuning.load(args.tuning) if args.tuning else None)
+    print(f"model {model.name}, target {target.name}, machine {tuning.machine_name()}; "
+          f"int8 peak {bench.int8_peak_gops():.0f} GOPS/core (measured), median of {args.repeat} runs")
+    print(bench.format_table(rows))
+    if args.plot:
+        bench.plot_gemv(rows, args.plot)
+        print(f"wrote {args.plot}")
+    return 0

@@ -1,0 +1,65 @@
+"""ternkit tune / bench / generate --tuning on a tiny model: the winners land in tuning.yaml, the
+generator uses them, bench prints the side-by-side table and writes the plot."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from ternkit.cli import main
+from ternkit.codegen import tuning
+from ternkit.codegen.plan import KernelSpec, Plan
+from ternkit.codegen.targets import get_target
+from ternkit.errors import TernkitError
+from ternkit.runtime import bench
+
+AVX512 = get_target("avx512")
+needs_avx512 = pytest.mark.skipif(AVX512.unavailable_reason() is not None, reason=str(AVX512.unavailable_reason()))
+
+
+def test_tuning_apply_and_bad_files(tmp_path):
+    spec = AVX512.specialise(KernelSpec(64, 128, 1))
+    plan = Plan("avx512", "m", [spec], {spec: ["a"]})
+    tuned = tuning.apply(plan, AVX512, {"avx512": {spec.name: {"rows": 2, "prefetch": 0}}})
+    assert tuned.kernels[0].tile("rows") == 2 and tuned.kernels[0].tile("prefetch") == 0
+    assert tuned.users[tuned.kernels[0]] == ["a"]
+    with pytest.raises(TernkitError, match="rows must be one of"):
+        tuning.apply(plan, AVX512, {"avx512": {spec.name: {"rows": 5}}})
+    bad = tmp_path / "tuning.yaml"
+    bad.write_text("targets: [1, 2]\n")
+    with pytest.raises(TernkitError, match="expected a mapping"):
+        tuning.load(bad)
+
+
+@needs_avx512
+def test_tune_then_generate_uses_winners(tmp_path, capsys):
+    out = tmp_path / "gen"
+    assert main(["tune", "tiny", "--target", "avx512", "--tokens", "1", "--dram-mb", "0", "-o", str(out)]) == 0
+    data = yaml.safe_load((out / "tuning.yaml").read_text())
+    assert set(data["targets"]["avx512"]) == {"gemv_m128_k128_i2_a8", "gemv_m64_k128_i2_a8",
+                                              "gemv_m352_k128_i2_a8", "gemv_m128_k352_i2_a8"}
+    # force a recognisable tiling, then generate into the same folder: it is found and kept
+    data["targets"]["avx512"]["gemv_m64_k128_i2_a8"] = {"rows": 3, "prefetch": 0}
+    (out / "tuning.yaml").write_text(yaml.safe_dump(data))
+    assert main(["generate", "tiny", "--target", "avx512", "--tokens", "1", "-o", str(out), "--force"]) == 0
+    assert "tilings from" in capsys.readouterr().out
+    src = (out / "ternkit_kernels.c").read_text()
+    assert "3 rows at a time" in src and (out / "tuning.yaml").exists()
+    if shutil.which("make"):   # the emitted Makefile builds it with -Wall -Wextra -Werror and the AVX-512 flags
+        r = subprocess.run(["make"], cwd=out, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+
+@needs_avx512
+def test_bench_table_and_plot(tmp_path, capsys):
+    png = tmp_path / "gemv.png"
+    assert main(["bench", "tiny", "--target", "avx512", "--tokens", "1,16", "--repeat", "2", "--dram-mb", "8",
+                 "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    for word in ("avx512/i2", "baseline/i2", "scalar/i2", "numpy f32", "stream read", "dram", "% roofline"):
+        assert word in out
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert bench.int8_peak_gops() > 0
