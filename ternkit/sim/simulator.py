@@ -1,0 +1,270 @@
+"""Analytic cycle/energy model of the multiplier-free NPU (and of MAC arrays on the same schedule).
+
+The array has `columns` processing columns; each has `inputs` ternary select units (pass +x, -x or 0:
+a mux and a negate) feeding a pipelined adder tree of fan-in F (`inputs = F ** levels`) and a
+saturating accumulator of `acc_bits`. One cycle = one token's `inputs` activations against one
+column-tile of weights: a kernel [M, K] x N tokens is `m_tiles x k_tiles x N` steps
+(`m_tiles = ceil(M / columns)`, `k_tiles = ceil(K / inputs)`).
+
+Schedule (the generated C model steps exactly this):
+- weight_stationary: tokens go in tiles of `n_tile` (the largest whose partial sums fit the output
+  buffer and whose activations fit the activation buffer); for each (token tile, m_tile, k_tile):
+  load the tile's weights from the weight SRAM
+  (`ceil(valid weight bits / weight port bits)` cycles), then stream N tokens, one a cycle (or more
+  when a token's activations exceed the activation port). With double buffering the next tile loads
+  while the current one streams: a tile costs `max(load, stream)`, the first `load + stream`.
+  Partial sums live in the output SRAM (read-modify-write for k_tile > 0).
+- output_stationary: for each (m_tile, token): for each k_tile: one step of
+  `max(1, ceil(weight bits / weight port), ceil(act bits / act port))` cycles; the accumulators stay
+  in registers and are written once.
+- the pipeline (select, one stage a tree level, accumulator) fills once a kernel: `depth` cycles.
+- DRAM: of the two loop orders (token tiles outside or inside the m_tiles) the one moving fewer
+  bytes: weights once if they stay resident (the whole matrix, or an m_tile's rows for m-outer), else
+  once a token tile; activations once, or once an m_tile when m-outer and they do not fit; int32
+  outputs once. With double buffering DRAM transfers overlap the array (`max`), else they add.
+Events: selects (valid lanes), zero-gated lanes, tree adds per level (an F-input node with c live
+inputs does c-1 two-input adds when zero gating is on, F-1 otherwise), accumulator adds, register bits
+written, SRAM bits read/written per buffer, DRAM bytes. Padding lanes (K, M tails) are idle.
+
+Adds are exact when the weights are known (`live` = the nonzero mask) and expectations under
+independent zeros of the given density otherwise; the same formula does both (on 0/1 inputs the
+expectation `sum p - 1 + prod(1 - p)` is exactly `max(c - 1, 0)`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ternkit.sim.config import NpuConfig
+
+ARITHS = ("ternary", "int8", "fp16")
+COMPONENTS = ("select/mult", "adder tree", "accumulator", "registers", "weight SRAM", "act SRAM",
+              "output SRAM", "DRAM")
+
+
+@dataclass
+class Events:
+    """Counts for one kernel call (or sums over calls). Cycles are integers; adds may be expectations."""
+
+    cycles_compute: int = 0       # useful token-steps
+    cycles_fill: int = 0          # pipeline fill/drain
+    cycles_sram_stall: int = 0    # waiting on SRAM ports (weight loads, wide tiles)
+    cycles_dram_stall: int = 0    # waiting on DRAM
+    selects: float = 0            # valid (lane, token) pairs: mux+negate (or multiplies)
+    zero_skips: float = 0         # of which gated off by a zero weight
+    tree_adds: list = field(default_factory=list)   # per tree level (1-based)
+    acc_adds: float = 0
+    reg_bits: float = 0
+    w_sram_read_bits: float = 0
+    w_sram_write_bits: float = 0
+    a_sram_read_bits: float = 0
+    a_sram_write_bits: float = 0
+    o_sram_read_bits: float = 0
+    o_sram_write_bits: float = 0
+    dram_bytes: float = 0
+
+    @property
+    def cycles(self) -> int:
+        return self.cycles_compute + self.cycles_fill + self.cycles_sram_stall + self.cycles_dram_stall
+
+    def scaled(self, k: float) -> "Events":
+        d = {name: (v * k if not isinstance(v, list) else [a * k for a in v]) for name, v in asdict(self).items()}
+        return Events(**d)
+
+    def __add__(self, other: "Events") -> "Events":
+        a, b = asdict(self), asdict(other)
+        out = {}
+        for k in a:
+            if isinstance(a[k], list):
+                n = max(len(a[k]), len(b[k]))
+                out[k] = [(a[k][i] if i < len(a[k]) else 0) + (b[k][i] if i < len(b[k]) else 0) for i in range(n)]
+            else:
+                out[k] = a[k] + b[k]
+        return Events(**out)
+
+
+def live_lanes(cfg: NpuConfig, M: int, K: int, w_q: np.ndarray | None, density: float) -> tuple[np.ndarray, float]:
+    """(live probability [rows, k_tiles, inputs], rows multiplier): exact masks, or one representative row."""
+    kt = -(-K // cfg.inputs)
+    if w_q is not None:
+        live = np.zeros((M, kt * cfg.inputs), dtype=np.float64)
+        live[:, :K] = w_q != 0
+        return live.reshape(M, kt, cfg.inputs), 1.0
+    live = np.zeros((1, kt * cfg.inputs), dtype=np.float64)
+    live[:, :K] = density
+    return live.reshape(1, kt, cfg.inputs), float(M)
+
+
+def tree_adds(cfg: NpuConfig, live: np.ndarray, rows: float, gating: bool) -> list[float]:
+    """Two-input adds per tree level for one token."""
+    F = cfg.fan_in
+    out = []
+    if not gating:
+        valid_rows_tiles = live.shape[0] * live.shape[1] * rows
+        nodes = cfg.inputs
+        for _ in range(cfg.levels):
+            nodes //= F
+            out.append(valid_rows_tiles * nodes * (F - 1))
+        return out
+    p = live
+    for _ in range(cfg.levels):
+        g = p.reshape(*p.shape[:-1], -1, F)
+        none_live = np.prod(1.0 - g, axis=-1)
+        out.append(float((g.sum(axis=-1) - 1.0 + none_live).sum()) * rows)
+        p = 1.0 - none_live
+    return out
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How a kernel is tiled: tokens a pass (`n_tile`) and the loop order (weight-stationary)."""
+
+    n_tile: int
+    order: str          # "n-outer" (weights re-streamed per token tile) | "m-outer" (activations re-read per m_tile)
+    w_dram: float       # bytes
+    a_dram: float
+    o_dram: float
+
+    @property
+    def dram_bytes(self) -> float:
+        return self.w_dram + self.a_dram + self.o_dram
+
+
+def choose_mapping(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int) -> Mapping:
+    """Token tile and loop order minimising DRAM traffic with the partial sums (weight-stationary)
+    and each token tile's activations inside their buffers."""
+    C = cfg.columns
+    mt = -(-M // C)
+    w_total, a_total, o_total = math.ceil(M * K * wbits / 8), N * K * abits / 8, N * M * 4
+    row_block = min(C, M) * K * wbits / 8          # one m_tile's weights
+    a_fits = a_total <= cfg.act_buf.bytes
+    if cfg.dataflow == "output_stationary":        # accumulators in registers: one token at a time
+        w = w_total * (1 if row_block <= cfg.weight_buf.bytes else N)
+        return Mapping(1, "m-outer", w, a_total * (1 if a_fits else mt), o_total)
+    by_out = int(cfg.out_buf.bytes // (min(C, M) * cfg.acc_bits / 8))
+    by_act = int(cfg.act_buf.bytes // (K * abits / 8))
+    n_tile = max(1, min(N, by_out, by_act))
+    nt = -(-N // n_tile)
+    n_outer = Mapping(n_tile, "n-outer", w_total * (1 if w_total <= cfg.weight_buf.bytes else nt), a_total, o_total)
+    m_outer = Mapping(n_tile, "m-outer", w_total * (1 if row_block <= cfg.weight_buf.bytes else nt),
+                      a_total * (1 if a_fits else mt), o_total)
+    return min(n_outer, m_outer, key=lambda m: m.dram_bytes)
+
+
+def tile_sizes(total: int, tile: int) -> list[tuple[int, int]]:
+    """[(size, how many)] of the tiles covering `total`: the full ones, then the tail."""
+    full, tail = divmod(total, tile)
+    return ([(tile, full)] if full else []) + ([(tail, 1)] if tail else [])
+
+
+def schedule_cycles(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, n_tile: int) -> tuple[int, int]:
+    """(on-chip cycles without pipeline fill, useful compute steps), in closed form over tile sizes."""
+    C, I = cfg.columns, cfg.inputs
+    Bw, Ba = cfg.weight_buf.bits_per_cycle, cfg.act_buf.bits_per_cycle
+    rows, ks = tile_sizes(M, C), tile_sizes(K, I)
+    total = 0
+    if cfg.dataflow == "weight_stationary":
+        for nv, cn in tile_sizes(N, n_tile):
+            for rv, cr in rows:
+                for kv, ck in ks:
+                    load = -(-rv * kv * wbits // Bw)
+                    stream = nv * max(1, -(-kv * abits // Ba))
+                    total += cn * cr * ck * (max(load, stream) if cfg.double_buffering else load + stream)
+        if cfg.double_buffering:   # nothing hides the first tile's load
+            load = -(-rows[0][0] * ks[0][0] * wbits // Bw)
+            stream = min(n_tile, N) * max(1, -(-ks[0][0] * abits // Ba))
+            total += min(load, stream)
+    else:
+        for rv, cr in rows:
+            for kv, ck in ks:
+                total += cr * ck * N * max(1, -(-rv * kv * wbits // Bw), -(-kv * abits // Ba))
+    return total, -(-M // C) * -(-K // I) * N
+
+
+def kernel_events(cfg: NpuConfig, M: int, K: int, N: int, *, w_q: np.ndarray | None = None,
+                  density: float = 2 / 3, arith: str = "ternary") -> Events:
+    """Events of one call of an [M, K] x N-token kernel on `cfg` (baselines: `arith` int8 / fp16)."""
+    wbits = cfg.weight_bits if arith == "ternary" else (8 if arith == "int8" else 16)
+    abits = 8 if arith != "fp16" else 16
+    gating = cfg.zero_gating and arith == "ternary"
+    acc_bits = cfg.acc_bits if arith == "ternary" else 32
+    I, C = cfg.inputs, cfg.columns
+    kt = -(-K // I)
+    mapping = choose_mapping(cfg, M, K, N, wbits, abits)
+    nt = -(-N // mapping.n_tile)
+    onchip, compute = schedule_cycles(cfg, M, K, N, wbits, abits, mapping.n_tile)
+    live, rows = live_lanes(cfg, M, K, w_q, density)
+    adds = [a * N for a in tree_adds(cfg, live, rows, gating)]
+    nonzero = float(live.sum()) * rows
+    ev = Events(cycles_compute=compute, cycles_fill=cfg.pipeline_depth, cycles_sram_stall=onchip - compute)
+    ev.selects = M * K * N
+    ev.zero_skips = (M * K - nonzero) * N if gating else 0
+    ev.tree_adds = adds
+    ev.acc_adds = M * kt * N
+    ev.reg_bits = M * kt * N * (stage_bits(cfg, arith) + acc_bits)   # per valid row and step
+    mt = -(-M // C)
+    if cfg.dataflow == "weight_stationary":
+        ev.w_sram_read_bits = M * K * wbits * nt
+        ev.o_sram_write_bits = M * kt * N * acc_bits
+        ev.o_sram_read_bits = M * (kt - 1) * N * acc_bits
+    else:
+        ev.w_sram_read_bits = M * K * wbits * N
+        ev.o_sram_write_bits = M * N * acc_bits
+    ev.a_sram_read_bits = mt * K * N * abits
+    ev.w_sram_write_bits, ev.a_sram_write_bits = mapping.w_dram * 8, mapping.a_dram * 8
+    ev.dram_bytes = mapping.dram_bytes
+    dram_cycles = math.ceil(ev.dram_bytes / cfg.dram_bytes_per_cycle)
+    busy = onchip + cfg.pipeline_depth
+    ev.cycles_dram_stall = max(0, dram_cycles - busy) if cfg.double_buffering else dram_cycles
+    return ev
+
+
+def energy(ev: Events, cfg: NpuConfig, arith: str = "ternary") -> dict[str, float]:
+    """Energy in pJ by component."""
+    t = cfg.tech
+    if arith == "ternary":
+        select = (ev.selects - ev.zero_skips) * 9 * t.mux_pj_per_bit
+        tree = sum(n * t.int_add(cfg.level_bits(lv)) for lv, n in enumerate(ev.tree_adds, 1))
+        acc = ev.acc_adds * t.int_add(cfg.acc_bits)
+    elif arith == "int8":
+        select = ev.selects * t.int_mult(8)
+        tree = sum(n * t.int_add(16 + lv * int(math.log2(cfg.fan_in))) for lv, n in enumerate(ev.tree_adds, 1))
+        acc = ev.acc_adds * t.int_add(32)
+    else:
+        select = ev.selects * t.fp16_mult_pj
+        tree = sum(ev.tree_adds) * t.fp16_add_pj
+        acc = ev.acc_adds * t.fp32_add_pj
+    return {
+        "select/mult": select, "adder tree": tree, "accumulator": acc, "registers": ev.reg_bits * t.reg_pj_per_bit,
+        "weight SRAM": (ev.w_sram_read_bits + ev.w_sram_write_bits) * t.sram_bit(cfg.weight_buf.kib),
+        "act SRAM": (ev.a_sram_read_bits + ev.a_sram_write_bits) * t.sram_bit(cfg.act_buf.kib),
+        "output SRAM": (ev.o_sram_read_bits + ev.o_sram_write_bits) * t.sram_bit(cfg.out_buf.kib),
+        "DRAM": ev.dram_bytes * 8 * t.dram_pj_per_bit,
+    }
+
+
+def arithmetic_pj(e: dict[str, float]) -> float:
+    return e["select/mult"] + e["adder tree"] + e["accumulator"]
+
+
+def stage_bits(cfg: NpuConfig, arith: str = "ternary") -> int:
+    """Pipeline register bits of one column (select/multiply stage + every tree level), without the
+    accumulator: ternary inputs are 9-bit (negated int8), int8 products 16-bit, both growing by
+    log2(fan_in) a level; fp16 stays 16-bit."""
+    F, I = cfg.fan_in, cfg.inputs
+    if arith == "ternary":
+        return I * 9 + sum((I // F ** lv) * cfg.level_bits(lv) for lv in range(1, cfg.levels + 1))
+    grow = int(math.log2(F)) if arith == "int8" else 0
+    return I * 16 + sum((I // F ** lv) * (16 + lv * grow) for lv in range(1, cfg.levels + 1))
+
+
+def area_proxy(cfg: NpuConfig, arith: str = "ternary") -> dict[str, int]:
+    """Unit counts: two-input adders (tree + accumulator), select muxes or multipliers, register bits."""
+    I, C, F = cfg.inputs, cfg.columns, cfg.fan_in
+    tree = sum((I // F ** lv) * (F - 1) for lv in range(1, cfg.levels + 1))
+    acc = cfg.acc_bits if arith == "ternary" else 32
+    return {"adders": C * (tree + 1), "muxes": C * I if arith == "ternary" else 0,
+            "multipliers": 0 if arith == "ternary" else C * I, "register bits": C * (stage_bits(cfg, arith) + acc)}

@@ -1,0 +1,85 @@
+"""Technology tables: energy per event (pJ), loaded from `ternkit/sim/tech/<name>.yaml` or a path,
+with per-field overrides from the NPU config. Each table cites its source and states its assumptions."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from ternkit.errors import ConfigError
+from ternkit.yamlio import read_yaml
+
+TECH_DIR = Path(__file__).parent / "tech"
+
+
+@dataclass(frozen=True)
+class Tech:
+    name: str
+    source: str
+    assumptions: str
+    int_add_pj: dict           # bits -> pJ, interpolated linearly in bits
+    int_mult_pj: dict
+    fp16_add_pj: float
+    fp16_mult_pj: float
+    fp32_add_pj: float
+    fp32_mult_pj: float
+    mux_pj_per_bit: float
+    reg_pj_per_bit: float
+    sram_pj_per_bit: dict      # KiB -> pJ per bit, interpolated in log2(size)
+    dram_pj_per_bit: float
+
+    def int_add(self, bits: float) -> float:
+        return _interp(self.int_add_pj, bits)
+
+    def int_mult(self, bits: float) -> float:
+        return _interp(self.int_mult_pj, bits)
+
+    def sram_bit(self, kib: float) -> float:
+        table = {math.log2(k): v for k, v in self.sram_pj_per_bit.items()}
+        return _interp(table, math.log2(kib))
+
+
+def _interp(table: dict, x: float) -> float:
+    pts = sorted((float(k), float(v)) for k, v in table.items())
+    if len(pts) == 1:
+        return pts[0][1]
+    (x0, y0), (x1, y1) = (pts[0], pts[1]) if x <= pts[0][0] else (pts[-2], pts[-1])
+    for a, b in zip(pts, pts[1:]):
+        if a[0] <= x <= b[0]:
+            (x0, y0), (x1, y1) = a, b
+            break
+    return max(0.0, y0 + (y1 - y0) * (x - x0) / (x1 - x0))
+
+
+def tech_names() -> list[str]:
+    return sorted(p.stem for p in TECH_DIR.glob("*.yaml"))
+
+
+def load_tech(name_or_path: str, overrides: dict | None = None, where: str = "tech") -> Tech:
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = TECH_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"{where}.table: unknown technology table {name_or_path!r}: use one of "
+                              f"{', '.join(tech_names())} or a path to a YAML table")
+    data = read_yaml(path, "technology table")
+    names = {f.name for f in fields(Tech)}
+    merged = {**(data or {}), **(overrides or {})}
+    errors = [f"{where}.overrides.{k}: unknown field (expected one of: {', '.join(sorted(names - {'name', 'source', 'assumptions'}))})"
+              for k in (overrides or {}) if k not in names]
+    errors += [f"{path}: missing {k}" for k in sorted(names - set(merged))]
+    if errors:
+        raise ConfigError("; ".join(errors))
+    for k, v in merged.items():
+        if k in ("name", "source", "assumptions"):
+            continue
+        values = v.values() if isinstance(v, dict) else [v]
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in values):
+            errors.append(f"{where}.{k}: energies must be non-negative numbers, got {v!r}")
+    if errors:
+        raise ConfigError("; ".join(errors))
+    tech = Tech(**{k: merged[k] for k in names})
+    if overrides:
+        tech = replace(tech, name=f"{tech.name} (overridden: {', '.join(sorted(overrides))})")
+    return tech
