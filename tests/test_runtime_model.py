@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
-
 from ternkit.cli import main
 from ternkit.graph import load_model
-from ternkit.reference import forward, greedy_generate, ternary_matmul
+from ternkit.reference import ternary_matmul
 from ternkit.runtime.model import LoweredModel, check_exact
 
 PROMPT = np.array([5, 17, 3, 99, 42, 7])
@@ -41,11 +39,12 @@ def test_check_exact_passes_for_exact_kernels_and_catches_a_wrong_one():
     assert not report.ok and all(m.startswith("layers.1.ffn.up_proj") for m in report.mismatched_calls)
 
 
-def test_run_without_kernels_still_reports(tmp_path, capsys, monkeypatch):
+def test_run_reports_kernels_validation_throughput_and_npu(tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["run", "--prompt", "8", "--decode", "4", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "prefill" in text and "decode" in text
+    assert "prefill" in text and "decode" in text and "bit-exact" in text
+    assert "npu         config default" in text and "vs FP16 MAC" in text
     data = json.loads((out / "report.json").read_text())
     assert data["model"] == "tiny" and data["prefill_tps"]["reference"] > 0
     assert (out / "report.md").read_text().startswith("# ternkit run: tiny")

@@ -14,6 +14,7 @@ import numpy as np
 
 from ternkit.errors import TernkitError
 from ternkit.graph import DEFAULT_MODEL, load_model
+from ternkit.runtime.model import check_exact
 from ternkit.runtime.report import RunReport
 from ternkit.runtime.throughput import measure
 
@@ -23,6 +24,7 @@ def register(sub) -> None:
     p.add_argument("model", nargs="?", default=DEFAULT_MODEL, help="built-in name, YAML spec or checkpoint")
     p.add_argument("--target", "-t", default=None, help="kernel target (default: the best available on this CPU)")
     p.add_argument("--out", type=Path, default=None, help="write report.json and report.md to this folder")
+    p.add_argument("--npu", default=None, help="NPU config YAML for the simulation step (default config otherwise)")
     p.add_argument("--prompt", type=int, default=32, help="prompt (prefill) length in tokens")
     p.add_argument("--decode", type=int, default=16, help="tokens to decode for throughput and the exactness check")
     p.set_defaults(func=run)
@@ -54,22 +56,19 @@ def run(args) -> int:
     n_decode = min(args.decode, cfg.max_seq - n_prompt)
 
     lowered = _lower(model, args.target, n_prompt, report)
-    if lowered is not None:
-        from ternkit.runtime.model import check_exact
-
-        step("validating: every BitLinear y_int vs numpy, logits, greedy tokens")
-        ex = check_exact(lowered, prompt, n_new=min(8, n_decode))
-        report.exact, report.bitlinear_calls_checked = ex.ok, ex.bitlinear_calls
-        report.mismatches, report.max_logit_diff = ex.mismatched_calls, ex.max_logit_diff
-        report.tokens_generated, report.tokens_reference = ex.tokens_generated, ex.tokens_reference
-        step(f"benchmarking {lowered.target} kernels: prefill {n_prompt} tokens, decode {n_decode} tokens")
-        tp = measure(model, prompt, n_decode, core=lowered.core)
-        report.prefill_tps["kernels"], report.decode_tps["kernels"] = tp.prefill_tokens_per_s, tp.decode_tokens_per_s
+    step("validating: every BitLinear y_int vs numpy, logits, greedy tokens")
+    ex = check_exact(lowered, prompt, n_new=min(8, n_decode))
+    report.exact, report.bitlinear_calls_checked = ex.ok, ex.bitlinear_calls
+    report.mismatches, report.max_logit_diff = ex.mismatched_calls, ex.max_logit_diff
+    report.tokens_generated, report.tokens_reference = ex.tokens_generated, ex.tokens_reference
+    step(f"benchmarking {lowered.target} kernels: prefill {n_prompt} tokens, decode {n_decode} tokens")
+    tp = measure(model, prompt, n_decode, core=lowered.core)
+    report.prefill_tps["kernels"], report.decode_tps["kernels"] = tp.prefill_tokens_per_s, tp.decode_tokens_per_s
     step("benchmarking the numpy reference")
     tp = measure(model, prompt, n_decode)
     report.prefill_tps["reference"], report.decode_tps["reference"] = tp.prefill_tokens_per_s, tp.decode_tokens_per_s
     report.prefill_tokens, report.decode_tokens = tp.prefill_tokens, tp.decode_tokens
-    _simulate(model, report)
+    _simulate(model, report, n_prompt, n_decode, args.npu)
     report.seconds = time.perf_counter() - t_start
     print(report.text())
     if args.out is not None:
@@ -79,18 +78,10 @@ def run(args) -> int:
 
 
 def _lower(model, target: str | None, n_prompt: int, report: RunReport):
-    """Compile the model's kernels; None (with a note) when code generation is not installed."""
-    try:
-        from ternkit.runtime.model import best_target, lower_model
-        import ternkit.codegen.targets  # noqa: F401 - present once the codegen package has landed
-        import ternkit.runtime.kernels  # noqa: F401
-    except ImportError as exc:
-        if target is not None:
-            raise TernkitError(f"--target {target}: code generation is not available in this install ({exc})") from None
-        report.target_note = f"code generation not installed ({exc.name})"
-        step(f"skipping kernels: {report.target_note}")
-        return None
-    name = target or best_target()
+    from ternkit.codegen.targets import best_native_target
+    from ternkit.runtime.model import lower_model
+
+    name = target or best_native_target().name
     step(f"lowering + generating + compiling {name} kernels (cached after the first run)")
     lowered = lower_model(model, name, tokens=(1, n_prompt) if n_prompt > 1 else (1,))
     report.target = lowered.target
@@ -99,14 +90,8 @@ def _lower(model, target: str | None, n_prompt: int, report: RunReport):
     return lowered
 
 
-def _simulate(model, report: RunReport) -> None:
-    try:
-        from ternkit.sim import simulate
-    except ImportError:
-        report.npu_note = "the NPU simulator (ternkit.sim) is not installed yet"
-        step(f"skipping NPU: {report.npu_note}")
-        return
-    step("simulating the NPU (default config)")
-    result = simulate(model)
-    summary = getattr(result, "summary", None)
-    report.npu = summary() if callable(summary) else {"result": str(result)}
+def _simulate(model, report: RunReport, n_prompt: int, n_decode: int, config) -> None:
+    from ternkit.sim import simulate_model
+
+    step(f"simulating the NPU ({config or 'default config'}): prefill {n_prompt} tokens, decode {n_decode} tokens")
+    report.npu = simulate_model(model, config, tokens=n_decode, prefill=n_prompt).summary()

@@ -7,7 +7,6 @@ reference share every float step and must agree exactly on each BitLinear's `y_i
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -19,10 +18,6 @@ from ternkit.reference.model import KVCache, forward, greedy_generate
 from ternkit.reference.quant import ternary_matmul
 
 NodeKernel = Callable[[np.ndarray], np.ndarray]  # x_q int8 [n, K] -> y_int int32 [n, M]
-
-# Fastest first; the first one this machine can build and run is the default.
-TARGET_PREFERENCE = ("avx512", "avx2", "neon", "scalar")
-
 
 @dataclass
 class LoweredModel:
@@ -49,20 +44,6 @@ class LoweredModel:
 
     def generate(self, prompt, n_new: int) -> list[int]:
         return greedy_generate(self.model, prompt, n_new, core=self.core)
-
-
-def best_target() -> str:
-    """The fastest target this machine can build and run (NEON only counts on an ARM CPU)."""
-    from ternkit.codegen.targets import get_target, target_names
-
-    names = set(target_names())
-    arm = platform.machine().lower() in ("aarch64", "arm64")
-    for name in TARGET_PREFERENCE:
-        if name not in names or (name == "neon" and not arm):
-            continue
-        if get_target(name).unavailable_reason() is None:
-            return name
-    return "scalar"
 
 
 def lower_model(model: ModelGraph, target: str, tokens: tuple[int, ...] = (1,),

@@ -1,0 +1,156 @@
+"""Reports of a simulation: the printed table, JSON and CSV files, and the energy-breakdown PNG."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ternkit.errors import TernkitError
+from ternkit.sim.model import SimReport
+from ternkit.sim.simulator import ARITHS, COMPONENTS, arithmetic_pj
+
+SHORT = {"select/mult": "select", "adder tree": "tree", "accumulator": "acc", "registers": "regs",
+         "weight SRAM": "wSRAM", "act SRAM": "aSRAM", "output SRAM": "oSRAM", "DRAM": "DRAM"}
+
+
+def _uj(pj: float) -> str:
+    return f"{pj / 1e6:,.3f}"
+
+
+def rows(report: SimReport) -> list[dict]:
+    """One dict per layer and the total: cycles, time, utilisation, energy by component (uJ), baselines."""
+    out = []
+    for part in [*report.layers, report.total]:
+        e = part.energy["ternary"]
+        ev = part.events["ternary"]
+        row = {"part": part.name, "cycles": ev.cycles, "compute": ev.cycles_compute, "fill": ev.cycles_fill,
+               "sram_stall": ev.cycles_sram_stall, "dram_stall": ev.cycles_dram_stall,
+               "time_us": report.seconds("ternary", part) * 1e6, "utilisation": report.utilisation(part),
+               "dram_MB": ev.dram_bytes / 1e6,
+               "sram_MB": (ev.w_sram_read_bits + ev.w_sram_write_bits + ev.a_sram_read_bits + ev.a_sram_write_bits
+                           + ev.o_sram_read_bits + ev.o_sram_write_bits) / 8e6}
+        row.update({f"{k}_uJ": v / 1e6 for k, v in e.items()})
+        row["energy_uJ"] = part.total_pj() / 1e6
+        for a in ARITHS[1:]:
+            row[f"{a}_mac_energy_uJ"] = part.total_pj(a) / 1e6
+            row[f"{a}_mac_cycles"] = part.cycles(a)
+            row[f"saving_vs_{a}"] = part.total_pj(a) / max(part.total_pj(), 1e-30)
+        out.append(row)
+    return out
+
+
+def _table(header: list[str], body: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+                     for r in [header, *body])
+
+
+def text(report: SimReport) -> str:
+    cfg = report.config
+    work = " + ".join(w for w in ((f"{report.tokens} decode token(s)" if report.tokens else ""),
+                                   (f"{report.prefill}-token prefill" if report.prefill else "")) if w)
+    head = [f"model {report.model} on NPU {cfg.name!r}: {cfg.columns}x{cfg.inputs} ternary select units, fan-in "
+            f"{cfg.fan_in} ({cfg.levels} levels), {cfg.acc_bits}-bit acc, {cfg.dataflow.replace('_', '-')}, "
+            f"{cfg.clock_ghz:g} GHz, DRAM {cfg.dram_gb_per_s:g} GB/s, tech {cfg.tech.name}",
+            f"workload: {work}, BitLinear layers only; weights "
+            + (f"exact ({report.zero_fraction:.1%} zeros)" if report.exact_weights
+               else f"statistical ({report.zero_fraction:.0%} zeros assumed)"), ""]
+    header = ["part", "cycles", "time us", "util", *(SHORT[c] for c in COMPONENTS), "total uJ", "vs INT8", "vs FP16"]
+    body = []
+    for part in [*report.layers, report.total]:
+        e = part.energy["ternary"]
+        body.append([part.name, f"{part.cycles():,}", f"{report.seconds('ternary', part) * 1e6:,.1f}",
+                     f"{report.utilisation(part):.0%}", *(_uj(e[c]) for c in COMPONENTS), _uj(part.total_pj()),
+                     f"{part.total_pj('int8') / max(part.total_pj(), 1e-30):.2f}x",
+                     f"{part.total_pj('fp16') / max(part.total_pj(), 1e-30):.2f}x"])
+    t = report.total
+    lines = head + [_table(header, body), "", "energy in uJ; 'vs' = baseline energy / ternary energy (higher = ternary saves more)", ""]
+    base = [["architecture", "cycles", "time us", "energy uJ", "arithmetic uJ", "DRAM uJ", "adders", "muxes", "multipliers"]]
+    area = report.area()
+    for a, name in zip(ARITHS, ("ternary adder tree", "INT8 MAC array", "FP16 MAC array")):
+        base.append([name, f"{t.cycles(a):,}", f"{report.seconds(a) * 1e6:,.1f}", _uj(t.total_pj(a)),
+                     _uj(arithmetic_pj(t.energy[a])), _uj(t.energy[a]["DRAM"]), f"{area[a]['adders']:,}",
+                     f"{area[a]['muxes']:,}", f"{area[a]['multipliers']:,}"])
+    lines += [_table(base[0], base[1:]), "",
+              f"savings: {report.savings('int8'):.2f}x vs INT8 MAC, {report.savings('fp16'):.2f}x vs FP16 MAC in total "
+              f"energy; arithmetic alone {report.savings('int8', True):.1f}x and {report.savings('fp16', True):.1f}x"]
+    return "\n".join(lines)
+
+
+def as_json(report: SimReport) -> str:
+    cfg = report.config
+    return json.dumps({
+        "model": report.model, "npu": cfg.name, "tokens": report.tokens, "prefill": report.prefill,
+        "tech": {"name": cfg.tech.name, "source": cfg.tech.source, "assumptions": cfg.tech.assumptions},
+        "zero_fraction": report.zero_fraction, "exact_weights": report.exact_weights,
+        "area": report.area(), "rows": rows(report),
+        "savings": {"vs_int8": report.savings("int8"), "vs_fp16": report.savings("fp16"),
+                    "arithmetic_vs_int8": report.savings("int8", True), "arithmetic_vs_fp16": report.savings("fp16", True)},
+    }, indent=2)
+
+
+def as_csv(table: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(table[0]))
+    writer.writeheader()
+    writer.writerows(table)
+    return buf.getvalue()
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: never a half-written file."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise TernkitError(f"{path.parent}: no such folder for {path.name}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write(report: SimReport, path: Path) -> None:
+    suffix = Path(path).suffix.lower()
+    if suffix == ".json":
+        write_atomic(path, as_json(report))
+    elif suffix == ".csv":
+        write_atomic(path, as_csv(rows(report)))
+    else:
+        raise TernkitError(f"--out {path}: use a .json or .csv file name")
+
+
+def plot(report: SimReport, path: Path) -> None:
+    """Stacked bars of energy by component: ternary array vs the INT8 and FP16 MAC arrays."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if Path(path).suffix.lower() != ".png":
+        raise TernkitError(f"--plot {path}: use a .png file name")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    names = ["ternary\nadder tree", "INT8\nMAC", "FP16\nMAC"]
+    # left: everything; right: on chip only, where the arithmetic is not drowned by DRAM
+    for ax, comps, title in ((axes[0], COMPONENTS, "total"), (axes[1], COMPONENTS[:-1], "on chip (no DRAM)")):
+        bottom = [0.0, 0.0, 0.0]
+        for i, comp in enumerate(COMPONENTS):
+            vals = [report.total.energy[a][comp] / 1e6 if comp in comps else 0.0 for a in ARITHS]
+            ax.bar(names, vals, bottom=bottom, label=comp, color=f"C{i}")
+            bottom = [b + v for b, v in zip(bottom, vals)]
+        ax.set_ylabel("energy (uJ)")
+        ax.set_title(title, fontsize=9)
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(f"{report.model} on {report.config.name} ({report.config.tech.name}): "
+                 f"{report.tokens} decode + {report.prefill} prefill tokens", fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())

@@ -1,0 +1,191 @@
+"""The NPU simulator: config validation, the generated C cycle model against the reference (outputs)
+and the analytic simulator (every on-chip event and cycle), whole-model speed, CLI outputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import fields
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ternkit.cli import main
+from ternkit.errors import ConfigError
+from ternkit.graph import load_model
+from ternkit.reference.quant import ternary_matmul
+from ternkit.sim import config_from_dict, kernel_events, load_npu_config, simulate_model
+from ternkit.sim import cmodel
+from ternkit.sim.config import DEFAULT_CONFIG
+from ternkit.sim.simulator import Events
+from ternkit.sim.sweep import Point, pareto
+from ternkit.yamlio import read_yaml
+
+BASE = read_yaml(DEFAULT_CONFIG)
+ON_CHIP = [f.name for f in fields(Events) if f.name in cmodel.SCALARS] + ["tree_adds"]
+
+
+def small(**array) -> dict:
+    """A small array so that tiles, tails and stalls all show up on tiny shapes."""
+    d = {**BASE, "array": {"columns": 4, "inputs": 8, "fan_in": 2, "acc_bits": 24, "zero_gating": True, **array},
+         "buffers": {"weight": {"kib": 1, "width_bits": 16, "banks": 1},
+                     "activation": {"kib": 1, "width_bits": 32, "banks": 1},
+                     "output": {"kib": 1, "width_bits": 64, "banks": 1}}}
+    return d
+
+
+CONFIGS = {
+    "ws-gated": small(),
+    "ws-ungated-fan4": {**small(inputs=16, fan_in=4, zero_gating=False)},
+    "os": {**small(), "dataflow": "output_stationary"},
+    "ws-single-buffered": {**small(), "double_buffering": False},
+}
+
+
+def saturating_reference(x_q, w_q, inputs: int, acc_bits: int) -> np.ndarray:
+    """The documented overflow rule in numpy: exact k-tile sums, accumulated in k-tile order with a
+    saturation to the accumulator's range after every add."""
+    hi, lo = 2 ** (acc_bits - 1) - 1, -(2 ** (acc_bits - 1))
+    acc = np.zeros((x_q.shape[0], w_q.shape[0]), dtype=np.int64)
+    for k0 in range(0, x_q.shape[1], inputs):
+        part = x_q[:, k0:k0 + inputs].astype(np.int64) @ w_q[:, k0:k0 + inputs].astype(np.int64).T
+        acc = np.clip(acc + part, lo, hi)
+    return acc
+
+
+@st.composite
+def problem(draw):
+    m, k, n = draw(st.integers(1, 11)), draw(st.integers(1, 40)), draw(st.integers(1, 5))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    kind = draw(st.sampled_from(["random", "zeros", "ones", "minus"]))
+    w = {"random": lambda: rng.integers(-1, 2, (m, k)), "zeros": lambda: np.zeros((m, k)),
+         "ones": lambda: np.ones((m, k)), "minus": lambda: -np.ones((m, k))}[kind]().astype(np.int8)
+    x = rng.integers(-128, 128, (n, k)).astype(np.int8)
+    if draw(st.booleans()):
+        x[:] = -128
+    return w, x
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@settings(max_examples=25, deadline=None)
+@given(p=problem())
+def test_c_model_outputs_and_events_match(name, p):
+    cfg = config_from_dict(CONFIGS[name], name)
+    w, x = p
+    y, ev = cmodel.run(cfg, w, x)
+    np.testing.assert_array_equal(y, ternary_matmul(x, w))
+    predicted = kernel_events(cfg, w.shape[0], w.shape[1], x.shape[0], w_q=w)
+    for f in ON_CHIP:
+        assert getattr(ev, f) == pytest.approx(getattr(predicted, f)), f
+
+
+@pytest.mark.parametrize("acc_bits", [6, 10, 14])
+def test_narrow_accumulator_saturates_as_documented(acc_bits):
+    cfg = config_from_dict(small(acc_bits=acc_bits), "narrow")
+    rng = np.random.default_rng(acc_bits)
+    w = rng.integers(-1, 2, (9, 37)).astype(np.int8)
+    x = rng.integers(-128, 128, (3, 37)).astype(np.int8)
+    x[0] = 127
+    w[0] = 1
+    y, _ = cmodel.run(cfg, w, x)
+    want = saturating_reference(x, w, cfg.inputs, acc_bits)
+    np.testing.assert_array_equal(y, want)
+    if 127 * 37 > 2 ** (acc_bits - 1) - 1:
+        assert y[0, 0] == 2 ** (acc_bits - 1) - 1   # the all-+1 row of a +127 token saturates
+
+
+def test_zero_gating_saves_exactly_the_zero_adds():
+    w = np.array([[1, 0, 0, 0, -1, 1, 0, 0]], dtype=np.int8)
+    x = np.arange(8, dtype=np.int8)[None]
+    gated = config_from_dict(small(), "g")
+    y, ev = cmodel.run(gated, w, x)
+    assert ev.zero_skips == 5 and ev.tree_adds == [1, 0, 1]   # only (-1,1) adds, then the two live halves
+    _, ev_full = cmodel.run(config_from_dict(small(zero_gating=False), "u"), w, x)
+    assert ev_full.tree_adds == [4, 2, 1] and ev_full.zero_skips == 0
+
+
+def test_statistical_mode_is_the_expectation_of_exact_mode():
+    cfg = load_npu_config()
+    rng = np.random.default_rng(0)
+    w = (rng.random((256, 512)) < 0.69).astype(np.int8) * rng.choice([-1, 1], (256, 512)).astype(np.int8)
+    exact = kernel_events(cfg, 256, 512, 1, w_q=w)
+    expected = kernel_events(cfg, 256, 512, 1, density=float((w != 0).mean()))
+    assert sum(exact.tree_adds) == pytest.approx(sum(expected.tree_adds), rel=0.01)
+
+
+def test_2b4t_decode_and_prefill_simulate_fast():
+    model = load_model("bitnet-b1.58-2b4t")
+    t0 = time.perf_counter()
+    decode = simulate_model(model, tokens=1)
+    prefill = simulate_model(model, tokens=0, prefill=512)
+    assert time.perf_counter() - t0 < 5   # well under a second here; loose for a loaded CI machine
+    assert decode.total.macs == 2_084_044_800 and prefill.total.macs == 512 * 2_084_044_800
+    # decode streams every packed weight from DRAM once: DRAM-bound
+    assert decode.total.events["ternary"].dram_bytes >= 2_084_044_800 * 2 / 8
+    assert decode.total.events["ternary"].cycles_dram_stall > decode.total.events["ternary"].cycles_compute
+    for r in (decode, prefill):
+        assert r.savings("int8") > 1 and r.savings("fp16") > r.savings("int8")
+        assert len(r.layers) == 30
+
+
+def test_arithmetic_saving_vs_the_papers_7nm_figure():
+    """BitNet b1.58: FP16 (mult + add) / INT8 add = (0.34 + 0.16) / 0.007 = 71.4x at 7 nm. The array
+    model's ratio is lower (wider tree and accumulator adds) but the same order."""
+    t = load_npu_config().tech
+    assert (t.fp16_mult_pj + t.fp16_add_pj) / t.int_add(8) == pytest.approx(71.4, abs=0.1)
+    r = simulate_model(load_model("bitnet-b1.58-2b4t"), tokens=1)
+    assert 30 < r.savings("fp16", arithmetic_only=True) < 71.4
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"array": {"fan_in": 3}}, "array.fan_in: must be a power of two >= 2, got 3"),
+    ({"array": {"inputs": 48}}, "array.inputs: must be a power of fan_in (4)"),
+    ({"dataflow": "row_stationary"}, "dataflow: must be one of weight_stationary, output_stationary"),
+    ({"buffers": {"weight": {"kib": -1}}}, "buffers.weight.kib: must be a positive number"),
+    ({"tech": {"table": "3nm"}}, "tech.table: unknown technology table '3nm'"),
+    ({"tech": {"overrides": {"dram_pj": 1}}}, "tech.overrides.dram_pj: unknown field"),
+    ({"tech": {"overrides": {"dram_pj_per_bit": -1}}}, "tech.dram_pj_per_bit: energies must be non-negative"),
+    ({"clock": 1}, "clock: unknown field"),
+])
+def test_bad_npu_configs_name_the_field(patch, message):
+    with pytest.raises(ConfigError) as e:
+        config_from_dict({**BASE, **patch}, "npu.yaml")
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_tech_overrides_apply():
+    cfg = config_from_dict({**BASE, "tech": {"table": "horowitz-45nm", "overrides": {"dram_pj_per_bit": 1.5}}}, "o")
+    assert cfg.tech.dram_pj_per_bit == 1.5 and cfg.tech.int_add(8) == 0.03 and "overridden" in cfg.tech.name
+
+
+def test_simulate_cli_writes_json_csv_png(tmp_path, capsys):
+    js, cs, png = tmp_path / "r.json", tmp_path / "r.csv", tmp_path / "r.png"
+    assert main(["simulate", "tiny", "--npu", "examples/npu/edge-45nm.yaml", "--tokens", "2", "--prefill", "16",
+                 "--out", str(js), "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "layer 0" in out and "total" in out and "INT8 MAC array" in out and "FP16 MAC array" in out
+    data = json.loads(js.read_text())
+    assert data["tech"]["name"] == "horowitz-45nm" and data["rows"][-1]["part"] == "total"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["simulate", "tiny", "--out", str(cs)]) == 0
+    rows = list(csv.DictReader(cs.open()))
+    assert rows[-1]["part"] == "total" and float(rows[-1]["saving_vs_fp16"]) > 1
+    assert main(["simulate", "tiny", "--out", str(tmp_path / "r.txt")]) == 2
+    assert main(["simulate", "tiny", "--npu", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such NPU config" in capsys.readouterr().err
+
+
+def test_sweep_cli_and_pareto(tmp_path, capsys):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(f"base: {DEFAULT_CONFIG}\ngrid:\n  array.columns: [16, 64]\n  array.fan_in: [2, 16]\n")
+    out = tmp_path / "points.csv"
+    assert main(["sweep", "tiny", "--grid", str(grid), "-j", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "4 configurations, 2 invalid" in text and "Pareto front" in text
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 4 and any(r["pareto"] == "True" for r in rows)
+    pts = [Point((("a", i),), s, e, 0.5) for i, (s, e) in enumerate([(1, 5), (2, 3), (3, 4), (4, 1)])]
+    assert [p.settings[0][1] for p in pareto(pts)] == [0, 1, 3]
