@@ -34,6 +34,29 @@ def test_tuning_apply_and_bad_files(tmp_path):
         tuning.load(bad)
 
 
+def test_tuned_format_choice_per_shape_unless_forced(tmp_path, capsys):
+    avx2 = get_target("avx2")
+    if avx2.unavailable_reason():
+        pytest.skip(avx2.unavailable_reason())
+    out = tmp_path / "gen"
+    assert main(["tune", "tiny", "--target", "avx2", "--tokens", "1", "--dram-mb", "0", "-o", str(out)]) == 0
+    assert "other formats (us)" in capsys.readouterr().out
+    data = yaml.safe_load((out / "tuning.yaml").read_text())
+    choice = data["targets"]["avx2"]["formats"]
+    assert set(choice) == {"gemv_m128_k128_a8", "gemv_m64_k128_a8", "gemv_m352_k128_a8", "gemv_m128_k352_a8"}
+    assert set(choice.values()) <= {"i2", "tl1", "tl2"}
+    # make tl2 the winner of one shape: generate picks it there, and --format still forces one format
+    choice["gemv_m64_k128_a8"] = "tl2"
+    (out / "tuning.yaml").write_text(yaml.safe_dump(data))
+    assert main(["generate", "tiny", "--target", "avx2", "--tokens", "1", "-o", str(out), "--force"]) == 0
+    src = (out / "ternkit_kernels.c").read_text()
+    assert "void gemv_m64_k128_tl2_a8(" in src
+    assert main(["generate", "tiny", "--target", "avx2", "--format", "tl1", "--tokens", "1", "-o", str(out),
+                 "--force"]) == 0
+    src = (out / "ternkit_kernels.c").read_text()
+    assert "void gemv_m64_k128_tl1_a8(" in src and "tl2_a8(" not in src
+
+
 @needs_avx512
 def test_tune_then_generate_uses_winners(tmp_path, capsys):
     out = tmp_path / "gen"

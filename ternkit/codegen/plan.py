@@ -42,6 +42,11 @@ class KernelSpec:
         return f"{self.op}_m{self.M}_k{self.K}" + (f"_n{self.N}" if self.N > 1 else "") + fmt + f"_a{self.activation_bits}"
 
     @property
+    def shape_key(self) -> str:
+        """The name without the weight format: what a per-shape format choice is keyed by."""
+        return self.name.replace(f"_{self.weight_format}_", "_") if self.weight_format else self.name
+
+    @property
     def ops(self) -> int:
         """Integer operations (one multiply-accumulate counted as 2), for GOPS."""
         return 2 * self.M * self.K * self.N

@@ -7,9 +7,11 @@ by `ternkit generate` / `ternkit bench` (and anything lowering a plan) so the wi
       avx512:
         gemv_m2560_k2560_i2_a8: {rows: 1, prefetch: 8192}
         gemm_m2560_k2560_n64_i2_a8: {gemm_rows: 6, gemm_tb: 4, mc: 48}
+        formats: {gemv_m2560_k2560_a8: i2}   # the fastest format measured per shape
 
 Keys are kernel names (shape, token count, format); values override the target's default tiling and
-are checked by `Target.specialise` like any other tiling."""
+are checked by `Target.specialise` like any other tiling. `formats` (written when `ternkit tune` compares
+the target's formats) picks the weight format per shape unless a format is forced."""
 
 from __future__ import annotations
 
@@ -56,7 +58,11 @@ def save(path: Path, tuning: Tuning) -> None:
     path = Path(path)
     old = load(path) if path.exists() else {}
     for target, kernels in tuning.items():
-        old.setdefault(target, {}).update(kernels)
+        entry = old.setdefault(target, {})
+        entry.setdefault("formats", {}).update(kernels.get("formats", {}))
+        entry.update({k: v for k, v in kernels.items() if k != "formats"})
+        if not entry["formats"]:
+            del entry["formats"]
     text = ("# Written by `ternkit tune`: the fastest tiling measured per kernel; `ternkit generate` uses it.\n"
             + yaml.safe_dump({"machine": machine_name(), "targets": old}, sort_keys=True, default_flow_style=None))
     tmp = path.with_name(f".{path.name}.tmp")
@@ -68,12 +74,17 @@ def tiling_for(tuning: Tuning | None, target: Target, kernel_name: str) -> dict:
     return dict((tuning or {}).get(target.name, {}).get(kernel_name, {}))
 
 
-def apply(plan: Plan, target: Target, tuning: Tuning | None) -> Plan:
-    """Re-specialise the plan's kernels with their tuned tilings (kernels without an entry keep theirs)."""
+def apply(plan: Plan, target: Target, tuning: Tuning | None, choose_format: bool = True) -> Plan:
+    """Re-specialise the plan's kernels with their tuned formats (`choose_format`) and tilings (kernels
+    without an entry keep theirs)."""
     if not tuning or not tuning.get(target.name):
         return plan
+    chosen = tuning[target.name].get("formats", {}) if choose_format else {}
     users: dict = {}
     for spec in plan.kernels:
+        fmt = chosen.get(spec.shape_key, spec.weight_format)
+        if fmt != spec.weight_format:
+            spec = target.specialise(dataclasses.replace(spec, weight_format=fmt, tiling=()))
         tiles = tiling_for(tuning, target, spec.name)
         new = target.specialise(dataclasses.replace(spec, tiling=tuple(sorted(tiles.items())))) if tiles else spec
         users.setdefault(new, []).extend(plan.users.get(spec, []))

@@ -79,7 +79,7 @@ def run(args) -> int:
     tuning_file = args.tuning or (args.output / tuning.FILENAME)
     tuned = ""
     if args.tuning or tuning_file.is_file():
-        plan = tuning.apply(plan, target, tuning.load(tuning_file))
+        plan = tuning.apply(plan, target, tuning.load(tuning_file), choose_format=not args.weight_format)
         tuned = f" (tilings from {tuning_file})"
     if args.with_runtime:
         from ternkit.runtime.standalone import PROGRAM, WEIGHTS, runtime_files

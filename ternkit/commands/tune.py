@@ -13,7 +13,8 @@ def register(sub) -> None:
     p.add_argument("model", help="built-in name, YAML spec or checkpoint")
     p.add_argument("--target", "-t", default=None, help=f"one of: {', '.join(target_names())} (default: best native)")
     p.add_argument("-o", "--output", type=Path, default=Path("."), help="folder for tuning.yaml (default .)")
-    p.add_argument("--format", dest="weight_format", default=None, help="force one weight format")
+    p.add_argument("--format", dest="weight_format", default=None,
+                   help="tune one weight format (default: every format of the target, keeping the fastest per shape)")
     p.add_argument("--tokens", default="1,64", help="token counts to tune for (default 1,64)")
     p.add_argument("--dram-mb", type=int, default=128,
                    help="GEMV: also time weights streamed from a working set of this many MB (0 = hot only)")
@@ -21,6 +22,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    import dataclasses
+
     from ternkit.codegen import tuning
     from ternkit.codegen.targets import best_native_target, get_target
     from ternkit.codegen.validate import lower_for
@@ -34,23 +37,29 @@ def run(args) -> int:
     if reason or not target.runs_natively():
         raise ToolchainError(f"cannot tune {target.name} on this machine: {reason or 'it does not run natively'}")
     model = load_model(args.model, with_params=False)
-    plan = lower_for(model, target, parse_tokens(args.tokens), args.weight_format)
-    found, rows = {}, []
-    for spec in dict.fromkeys(plan.kernels):
-        if spec.name in found:
+    fmts = [args.weight_format] if args.weight_format else list(getattr(target, "formats", ())) or [None]
+    found, chosen, rows = {}, {}, []
+    for spec in dict.fromkeys(lower_for(model, target, parse_tokens(args.tokens), args.weight_format).kernels):
+        if spec.shape_key in chosen:
             continue
-        if not target.tune_space(spec):
-            rows.append((spec.name, "-", "-", "-", "(nothing to tune)"))
-            continue
-        r = tune_spec(target, spec, dram_mb=args.dram_mb, log=print)
-        found[spec.name] = r.tiling
-        rows.append((spec.name, f"{r.default_seconds * 1e6:,.1f}", f"{r.best_seconds * 1e6:,.1f}",
-                     f"{r.default_seconds / r.best_seconds:.2f}x", ", ".join(f"{k}={v}" for k, v in r.tiling.items())
-                     or "(defaults)"))
+        results = []
+        for fmt in fmts:   # the same shape in each format: tune its tiling, keep the fastest format
+            s = target.specialise(dataclasses.replace(spec, weight_format=fmt, tiling=())) if fmt else spec
+            r = tune_spec(target, s, dram_mb=args.dram_mb, log=print)
+            found[s.name] = r.tiling
+            results.append(r)
+        best = min(results, key=lambda r: r.best_seconds)
+        chosen[spec.shape_key] = best.spec.weight_format
+        others = ", ".join(f"{r.spec.weight_format} {r.best_seconds * 1e6:,.1f}" for r in results if r is not best)
+        rows.append((spec.shape_key, best.spec.weight_format, f"{best.default_seconds * 1e6:,.1f}",
+                     f"{best.best_seconds * 1e6:,.1f}", f"{best.default_seconds / best.best_seconds:.2f}x",
+                     ", ".join(f"{k}={v}" for k, v in best.tiling.items()) or "(defaults)", others or "-"))
+    if len(fmts) > 1:
+        found["formats"] = chosen
     args.output.mkdir(parents=True, exist_ok=True)
     path = args.output / tuning.FILENAME
     tuning.save(path, {target.name: found})
-    header = ("kernel", "default us", "tuned us", "speedup", "tiling")
+    header = ("kernel", "format", "default us", "tuned us", "speedup", "tiling", "other formats (us)")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print(f"model {model.name}, target {target.name}" + (" (GEMV times: hot + DRAM-streamed)" if args.dram_mb else ""))
     for r in [header, *rows]:
