@@ -35,16 +35,12 @@ def model_shapes(model) -> list[tuple[int, int]]:
 
 def run(args) -> int:
     from ternkit.codegen import tuning
-    from ternkit.codegen.targets import best_native_target, get_target
+    from ternkit.codegen.targets import native_target
     from ternkit.commands.generate import parse_tokens
-    from ternkit.errors import ToolchainError
     from ternkit.graph import load_model
     from ternkit.runtime import bench
 
-    target = get_target(args.target) if args.target else best_native_target()
-    reason = target.unavailable_reason()
-    if reason or not target.runs_natively():
-        raise ToolchainError(f"cannot bench {target.name} on this machine: {reason or 'it does not run natively'}")
+    target = native_target(args.target, "bench")
     model = load_model(args.model, with_params=False)
     shapes = model_shapes(model)
     threads = parse_tokens(args.threads)

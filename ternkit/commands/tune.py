@@ -25,17 +25,13 @@ def run(args) -> int:
     import dataclasses
 
     from ternkit.codegen import tuning
-    from ternkit.codegen.targets import best_native_target, get_target
+    from ternkit.codegen.targets import native_target
     from ternkit.codegen.validate import lower_for
     from ternkit.commands.generate import parse_tokens
-    from ternkit.errors import ToolchainError
     from ternkit.graph import load_model
     from ternkit.runtime.tune import tune_spec
 
-    target = get_target(args.target) if args.target else best_native_target()
-    reason = target.unavailable_reason()
-    if reason or not target.runs_natively():
-        raise ToolchainError(f"cannot tune {target.name} on this machine: {reason or 'it does not run natively'}")
+    target = native_target(args.target, "tune")
     model = load_model(args.model, with_params=False)
     fmts = [args.weight_format] if args.weight_format else list(getattr(target, "formats", ())) or [None]
     found, chosen, rows = {}, {}, []

@@ -50,3 +50,15 @@ def best_native_target() -> Target:
     ok = [t for t in _registry().values()
           if getattr(t, "runs_natively", lambda: True)() and t.unavailable_reason() is None]
     return max(ok, key=lambda t: getattr(t, "priority", 0))
+
+
+def native_target(name: str | None, purpose: str) -> Target:
+    """The named target (default: the best native one), refused with the reason when this machine
+    cannot run it natively (`purpose` says what for: "bench", "tune", ...)."""
+    from ternkit.errors import ToolchainError
+
+    target = get_target(name) if name else best_native_target()
+    reason = target.unavailable_reason()
+    if reason or not getattr(target, "runs_natively", lambda: False)():
+        raise ToolchainError(f"cannot {purpose} {target.name} on this machine: {reason or 'it does not run natively'}")
+    return target
