@@ -212,3 +212,46 @@ def test_divergence_is_a_clear_error(tmp_path):
     with pytest.raises(Exception, match="training diverged at step"):
         train(tiny_cfg(tmp_path, "fp32", steps=40, optimizer={"lr": 1e6, "grad_clip": 0.0, "weight_decay": 0.0},
                        schedule={"kind": "constant"}), **QUIET)
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    """`ternkit train CONFIG` killed with SIGKILL mid-run, then `--resume`: the same final loss and
+    weights as an uninterrupted run (checkpoints are written atomically, so a kill never leaves a torn one)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    def config(folder):
+        d = {"model": TINY_MODEL, "precision": "ternary", "seed": 3, "data": {"max_bytes": 200_000},
+             "train": {"steps": 60, "batch": 2, "seq_len": 16}, "eval": {"interval": 20, "windows": 4},
+             "checkpoint": {"dir": str(folder), "interval": 1}}
+        path = tmp_path / f"{folder.name}.yaml"
+        path.write_text(yaml.safe_dump(d))
+        return path
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "ternkit", "train"]
+    ref_cfg, run_cfg = config(tmp_path / "ref"), config(tmp_path / "run")
+    subprocess.run([*cmd, str(ref_cfg), "--no-progress"], check=True, env=env, capture_output=True)
+    proc = subprocess.Popen([*cmd, str(run_cfg), "--no-progress"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    last = tmp_path / "run" / "last.safetensors"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if last.exists() and read_checkpoint(last)[1]["train"]["step"] >= 5:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = read_checkpoint(last)[1]["train"]["step"]
+    assert 5 <= killed_at < 60 and not (tmp_path / "run" / "final.safetensors").exists()
+    subprocess.run([*cmd, str(run_cfg), "--resume", "--no-progress"], check=True, env=env, capture_output=True)
+    ref, ref_meta, _ = read_checkpoint(tmp_path / "ref" / "final.safetensors")
+    got, got_meta, _ = read_checkpoint(tmp_path / "run" / "final.safetensors")
+    assert got_meta["train"]["val_loss"] == ref_meta["train"]["val_loss"]
+    for k in ref.params:
+        np.testing.assert_array_equal(got.params[k], ref.params[k])
