@@ -189,3 +189,17 @@ def test_sweep_cli_and_pareto(tmp_path, capsys):
     assert len(rows) == 4 and any(r["pareto"] == "True" for r in rows)
     pts = [Point((("a", i),), s, e, 0.5) for i, (s, e) in enumerate([(1, 5), (2, 3), (3, 4), (4, 1)])]
     assert [p.settings[0][1] for p in pareto(pts)] == [0, 1, 3]
+
+
+def test_npu_lowers_but_refuses_cpu_commands(tmp_path, capsys):
+    from ternkit.codegen.plan import lower
+    from ternkit.codegen.targets import best_native_target, get_target
+
+    plan = lower(load_model("tiny"), get_target("npu"), (1, 8))
+    assert len(plan.kernels) == 8 and best_native_target().name != "npu"
+    for argv in (["generate", "tiny", "--target", "npu", "-o", str(tmp_path / "g")],
+                 ["validate", "tiny", "--target", "npu"], ["bench", "tiny", "--target", "npu"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "ternkit simulate" in err[0]
+    assert not (tmp_path / "g").exists()

@@ -23,6 +23,8 @@ def _target(plan: Plan, target: Target | str | None) -> Target:
     t = get_target(target if target is not None else plan.target)
     if t.name != plan.target:
         raise TernkitError(f"plan was lowered for target {plan.target!r}, not {t.name!r}")
+    if not t.generates_c:
+        raise TernkitError(f"target {t.name!r} has no C kernels: {t.unavailable_reason()}")
     return t
 
 

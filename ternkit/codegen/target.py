@@ -19,6 +19,7 @@ The C ABI every generated kernel keeps, whatever the target:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from ternkit.codegen.plan import KernelSpec
 class Target:
     name: str
     description: str = ""
+    generates_c: ClassVar[bool] = True   # False for modelled hardware (npu): lowering only, no C library
 
     # -- decisions -------------------------------------------------------------------------------
     def specialise(self, spec: KernelSpec) -> KernelSpec:

@@ -160,7 +160,7 @@ def compile_plan(plan: Plan, target: Target | str | None = None) -> KernelLibrar
     from ternkit.codegen.targets import get_target
 
     t = get_target(target if target is not None else plan.target)
+    cdef, source = cffi_source(plan, t)        # refuses targets without C kernels first
     flags, include_dirs = t.build_options()
-    cdef, source = cffi_source(plan, t)
     module = build_module(t.name, cdef, source, flags=tuple(flags), include_dirs=tuple(include_dirs))
     return KernelLibrary(plan=plan, target=t, module=module)

@@ -17,6 +17,7 @@ class NpuTarget(Target):
     name: str = "npu"
     description: str = "multiplier-free adder-tree NPU (simulated: ternkit simulate)"
     priority = -1
+    generates_c = False
 
     def specialise(self, spec: KernelSpec) -> KernelSpec:
         if spec.M < 1 or spec.K < 1 or spec.N < 1:
