@@ -1,5 +1,5 @@
 """The NPU simulator: config validation, the generated C cycle model against the reference (outputs)
-and the analytic simulator (every on-chip event and cycle), whole-model speed, CLI outputs."""
+and the analytic simulator (every event and cycle, DRAM included), whole-model speed, CLI outputs."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from ternkit.sim.sweep import Point, pareto
 from ternkit.yamlio import read_yaml
 
 BASE = read_yaml(DEFAULT_CONFIG)
-ON_CHIP = [f.name for f in fields(Events) if f.name in cmodel.SCALARS] + ["tree_adds"]
+EVERY_EVENT = [f.name for f in fields(Events)]
 
 
 def small(**array) -> dict:
@@ -43,6 +43,16 @@ CONFIGS = {
     "os": {**small(), "dataflow": "output_stationary"},
     "ws-single-buffered": {**small(), "double_buffering": False},
 }
+TINY_BUFFERS = {"weight": {"kib": 0.01, "width_bits": 16, "banks": 1},     # ~80 bits: weights re-stream
+                "activation": {"kib": 0.05, "width_bits": 32, "banks": 1},  # ~400 bits: a few tokens a tile
+                "output": {"kib": 0.02, "width_bits": 64, "banks": 1}}
+CONFIGS["ws-tiny-buffers"] = {**small(), "buffers": TINY_BUFFERS}
+# rows of one m_tile fit the weight buffer, the whole matrix not; partial sums of one token only:
+# keeping an m_tile's weights and looping over token tiles inside (m-outer) moves fewer DRAM bytes
+CONFIGS["ws-m-outer"] = {**small(), "buffers": {"weight": {"kib": 0.05, "width_bits": 16, "banks": 1},
+                                                "activation": {"kib": 1, "width_bits": 32, "banks": 1},
+                                                "output": {"kib": 0.01, "width_bits": 64, "banks": 1}}}
+CONFIGS["os-tiny-buffers"] = {**small(), "buffers": TINY_BUFFERS, "dataflow": "output_stationary"}
 
 
 def saturating_reference(x_q, w_q, inputs: int, acc_bits: int) -> np.ndarray:
@@ -78,7 +88,7 @@ def test_c_model_outputs_and_events_match(name, p):
     y, ev = cmodel.run(cfg, w, x)
     np.testing.assert_array_equal(y, ternary_matmul(x, w))
     predicted = kernel_events(cfg, w.shape[0], w.shape[1], x.shape[0], w_q=w)
-    for f in ON_CHIP:
+    for f in EVERY_EVENT:
         assert getattr(ev, f) == pytest.approx(getattr(predicted, f)), f
 
 
@@ -95,6 +105,15 @@ def test_narrow_accumulator_saturates_as_documented(acc_bits):
     np.testing.assert_array_equal(y, want)
     if 127 * 37 > 2 ** (acc_bits - 1) - 1:
         assert y[0, 0] == 2 ** (acc_bits - 1) - 1   # the all-+1 row of a +127 token saturates
+
+
+def test_mapper_picks_the_loop_order_moving_fewer_bytes():
+    from ternkit.sim.simulator import choose_mapping
+
+    m = choose_mapping(config_from_dict(CONFIGS["ws-m-outer"], "m"), 11, 40, 5, 2, 8)
+    assert m.order == "m-outer" and m.n_tile == 1 and m.w_dram == 11 * 40 * 2 / 8
+    m = choose_mapping(config_from_dict(CONFIGS["ws-tiny-buffers"], "t"), 11, 40, 5, 2, 8)
+    assert m.order == "n-outer" and m.w_dram == 5 * 11 * 40 * 2 / 8
 
 
 def test_zero_gating_saves_exactly_the_zero_adds():

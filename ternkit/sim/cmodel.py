@@ -1,7 +1,7 @@
 """The generated C cycle model of an NPU config (template `ternkit/templates/npu/model.c.j2`), built
 with cffi: it computes y through the adder-tree structure with the saturating accumulator and counts
-every on-chip event, so both its outputs and its counts can be checked against the reference and the
-analytic simulator. DRAM traffic and stalls are the analytic model's alone."""
+every event (including DRAM traffic and stalls, by the mapper's loop order and the buffers' fits), so
+both its outputs and its counts can be checked against the reference and the analytic simulator."""
 
 from __future__ import annotations
 
@@ -16,25 +16,27 @@ from ternkit.runtime.build import build_module
 from ternkit.sim.config import NpuConfig
 from ternkit.sim.simulator import Events, choose_mapping, stage_bits
 
-SCALARS = ("cycles_compute", "cycles_fill", "cycles_sram_stall", "selects", "zero_skips", "acc_adds", "reg_bits",
-           "w_sram_read_bits", "a_sram_read_bits", "o_sram_read_bits", "o_sram_write_bits")
+SCALARS = ("cycles_compute", "cycles_fill", "cycles_sram_stall", "cycles_dram_stall", "selects", "zero_skips",
+           "acc_adds", "reg_bits", "w_sram_read_bits", "w_sram_write_bits", "a_sram_read_bits", "a_sram_write_bits",
+           "o_sram_read_bits", "o_sram_write_bits")
 CDEF = ("int npu_run(const int8_t *w, const int8_t *x, int32_t *y, int64_t *acc, int32_t M, int32_t K, int32_t N,"
-        " int32_t n_tile, uint64_t *ev);")
+        " int32_t n_tile, int32_t m_outer, uint64_t *ev);")
 
 
 def counters(cfg: NpuConfig) -> list[str]:
-    return list(SCALARS) + [f"tree_adds_{lv}" for lv in range(1, cfg.levels + 1)]
+    return list(SCALARS) + ["dram_bits"] + [f"tree_adds_{lv}" for lv in range(1, cfg.levels + 1)]
 
 
 def source(cfg: NpuConfig) -> str:
     acc_max = 2 ** (cfg.acc_bits - 1) - 1
     return render("npu/model.c.j2", cfg=cfg, levels=cfg.levels, depth=cfg.pipeline_depth, counters=counters(cfg),
                   log2_fan_in=int(math.log2(cfg.fan_in)), acc_max=acc_max, acc_min=-acc_max - 1,
-                  wbits=cfg.weight_bits, stage_bits=stage_bits(cfg))
+                  wbits=cfg.weight_bits, stage_bits=stage_bits(cfg), weight_buf_bits=int(cfg.weight_buf.bytes * 8),
+                  act_buf_bits=int(cfg.act_buf.bytes * 8), dram_bytes_per_cycle=repr(float(cfg.dram_bytes_per_cycle)))
 
 
 def run(cfg: NpuConfig, w_q: np.ndarray, x_q: np.ndarray) -> tuple[np.ndarray, Events]:
-    """(y int32 [N, M], on-chip Events) of the C model for weights [M, K] and int8 activations [N, K]."""
+    """(y int32 [N, M], Events) of the C model for weights [M, K] and int8 activations [N, K]."""
     w_q = np.ascontiguousarray(w_q)
     x_q = np.ascontiguousarray(x_q)
     check_ternary(w_q)
@@ -49,8 +51,9 @@ def run(cfg: NpuConfig, w_q: np.ndarray, x_q: np.ndarray) -> tuple[np.ndarray, E
     ev = np.zeros(len(names), dtype=np.uint64)
     ffi = mod.ffi
     mod.lib.npu_run(ffi.from_buffer("int8_t[]", w_q), ffi.from_buffer("int8_t[]", x_q), ffi.from_buffer("int32_t[]", y),
-                    ffi.from_buffer("int64_t[]", acc), M, K, N, mapping.n_tile, ffi.from_buffer("uint64_t[]", ev))
+                    ffi.from_buffer("int64_t[]", acc), M, K, N, mapping.n_tile, int(mapping.order == "m-outer"),
+                    ffi.from_buffer("uint64_t[]", ev))
     got = dict(zip(names, (int(v) for v in ev)))
-    events = Events(**{k: got[k] for k in SCALARS},
+    events = Events(**{k: got[k] for k in SCALARS}, dram_bytes=got["dram_bits"] / 8,
                     tree_adds=[got[f"tree_adds_{lv}"] for lv in range(1, cfg.levels + 1)])
     return y, events

@@ -138,7 +138,7 @@ def choose_mapping(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: in
     and each token tile's activations inside their buffers."""
     C = cfg.columns
     mt = -(-M // C)
-    w_total, a_total, o_total = math.ceil(M * K * wbits / 8), N * K * abits / 8, N * M * 4
+    w_total, a_total, o_total = M * K * wbits / 8, N * K * abits / 8, N * M * 4
     row_block = min(C, M) * K * wbits / 8          # one m_tile's weights
     a_fits = a_total <= cfg.act_buf.bytes
     if cfg.dataflow == "output_stationary":        # accumulators in registers: one token at a time
