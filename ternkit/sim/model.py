@@ -9,10 +9,8 @@ import re
 from dataclasses import dataclass, field
 
 from ternkit.sim.config import NpuConfig, load_npu_config
-from ternkit.sim.simulator import ARITHS, COMPONENTS, Events, area_proxy, arithmetic_pj, energy, kernel_events
-
-# absmean ternary of Gaussian weights: P(|w| < 0.5 E|w|) = P(|z| < 0.399) = 0.31 zeros
-DEFAULT_DENSITY = 0.69
+from ternkit.sim.simulator import (ARITHS, COMPONENTS, DEFAULT_DENSITY, Events, area_proxy, arithmetic_pj, energy,
+                                   kernel_events)
 
 
 @dataclass
