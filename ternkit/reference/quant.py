@@ -118,8 +118,9 @@ def ternary_matmul(x_q: np.ndarray, w_q: np.ndarray) -> np.ndarray:
     return y.astype(np.int32)
 
 
-def dequantize(y_int: np.ndarray, w_scale: float, x_scale: np.ndarray) -> np.ndarray:
-    return (y_int.astype(np.float32) * np.float32(w_scale)) * x_scale[:, None]
+def dequantize(y_int: np.ndarray, w_scale, x_scale: np.ndarray) -> np.ndarray:
+    """`y = y_int · w_scale · x_scale`: `w_scale` one float or float32 [M] (one per output row)."""
+    return (y_int.astype(np.float32) * np.asarray(w_scale, dtype=np.float32)) * x_scale[:, None]
 
 
 def rmsnorm(x: np.ndarray, weight: np.ndarray | None = None, eps: float = 1e-5) -> np.ndarray:
