@@ -29,8 +29,8 @@ def quantize_weights(w: np.ndarray, mode: str = "ternary") -> tuple[np.ndarray, 
     w = np.asarray(w)
     if w.ndim != 2 or w.size == 0:
         raise ShapeError(f"weights must be a non-empty 2-D matrix [out, in], got shape {w.shape}")
-    if not np.issubdtype(w.dtype, np.floating):
-        w = w.astype(np.float32)
+    # float32 at least: dividing float16 weights in float16 rounds 0.4287 / 0.857 to 0.5 and then to 0
+    w = w.astype(np.promote_types(w.dtype, np.float32) if np.issubdtype(w.dtype, np.floating) else np.float32)
     if not np.all(np.isfinite(w)):
         raise ShapeError("weights contain NaN or inf")
     gamma = float(np.mean(np.abs(w, dtype=np.float64)))
