@@ -9,14 +9,15 @@ from pathlib import Path
 
 def register(sub) -> None:
     from ternkit.codegen.targets import target_names
+    from ternkit.commands._args import counts, non_negative, positive
 
     p = sub.add_parser("bench", help="benchmark a model's kernel shapes against baseline, numpy and the roofline")
     p.add_argument("model", help="built-in name, YAML spec or checkpoint")
     p.add_argument("--target", "-t", default=None, help=f"one of: {', '.join(target_names())} (default: best native)")
-    p.add_argument("--tokens", default="1,64", help="token counts (default 1,64)")
-    p.add_argument("--threads", default="1", help="thread counts, e.g. 1,2 (default 1)")
-    p.add_argument("--repeat", type=int, default=15, help="timed runs per measurement (median reported)")
-    p.add_argument("--dram-mb", type=int, default=512,
+    p.add_argument("--tokens", type=counts, default="1,64", help="token counts (default 1,64)")
+    p.add_argument("--threads", type=counts, default="1", help="thread counts, e.g. 1,2 (default 1)")
+    p.add_argument("--repeat", type=positive, default=15, help="timed runs per measurement (median reported)")
+    p.add_argument("--dram-mb", type=non_negative, default=512,
                    help="GEMV working set of distinct weight copies streamed from DRAM (0 = hot cache only)")
     p.add_argument("--no-scalar", action="store_true", help="skip the (slow) scalar kernels")
     p.add_argument("--tuning", type=Path, default=None, help="tuning.yaml from `ternkit tune`")
@@ -34,9 +35,12 @@ def model_shapes(model) -> list[tuple[int, int]]:
 
 
 def run(args) -> int:
+    import sys
+
+    from tqdm import tqdm
+
     from ternkit.codegen import tuning
     from ternkit.codegen.targets import native_target
-    from ternkit.commands.generate import parse_tokens
     from ternkit.graph import load_model
     from ternkit.outputs import check_file
     from ternkit.runtime import bench
@@ -46,10 +50,14 @@ def run(args) -> int:
     target = native_target(args.target, "bench")
     model = load_model(args.model, with_params=False)
     shapes = model_shapes(model)
-    threads = parse_tokens(args.threads)
-    rows = bench.measure(shapes, parse_tokens(args.tokens), [target], threads=threads, dram=args.dram_mb > 0,
-                         dram_mb=args.dram_mb, scalar=not args.no_scalar, repeat=args.repeat,
-                         tuning=tuning.load(args.tuning) if args.tuning else None)
+    with tqdm(desc="bench", unit=" timings", file=sys.stderr, dynamic_ncols=True) as bar:  # total unknown up front
+        def progress(line: str) -> None:
+            bar.set_postfix_str(line)
+            bar.update()
+
+        rows = bench.measure(shapes, args.tokens, [target], threads=args.threads, dram=args.dram_mb > 0,
+                             dram_mb=args.dram_mb, scalar=not args.no_scalar, repeat=args.repeat,
+                             tuning=tuning.load(args.tuning) if args.tuning else None, log=progress)
     print(f"model {model.name}, target {target.name}, machine {tuning.machine_name()}; "
           f"int8 peak {bench.int8_peak_gops():.0f} GOPS/core (measured), median of {args.repeat} runs")
     print(bench.format_table(rows))

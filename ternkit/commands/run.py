@@ -20,13 +20,15 @@ from ternkit.runtime.throughput import measure
 
 
 def register(sub) -> None:
+    from ternkit.commands._args import positive
+
     p = sub.add_parser("run", help="compile, validate, benchmark and simulate a model (default: the built-in tiny model)")
     p.add_argument("model", nargs="?", default=DEFAULT_MODEL, help="built-in name, YAML spec or checkpoint")
     p.add_argument("--target", "-t", default=None, help="kernel target (default: the best available on this CPU)")
     p.add_argument("--out", type=Path, default=None, help="write report.json and report.md to this folder")
     p.add_argument("--npu", default=None, help="NPU config YAML for the simulation step (default config otherwise)")
-    p.add_argument("--prompt", type=int, default=32, help="prompt (prefill) length in tokens")
-    p.add_argument("--decode", type=int, default=16, help="tokens to decode for throughput and the exactness check")
+    p.add_argument("--prompt", type=positive, default=32, help="prompt (prefill) length in tokens")
+    p.add_argument("--decode", type=positive, default=16, help="tokens to decode for throughput and the exactness check")
     p.set_defaults(func=run)
 
 
@@ -38,14 +40,15 @@ def run(args) -> int:
     t_start = time.perf_counter()
     if args.out is not None:
         RunReport.check_out(args.out)     # before the work: a refusal costs nothing
-    step(f"loading {args.model}")
     model = load_model(args.model)
     cfg = model.config
     if model.params is None:
         raise TernkitError(f"model {cfg.name!r} has shapes only (too big for random weights): give a checkpoint "
                            "(.gguf / .safetensors / .npz) or a smaller model")
-    if args.prompt < 1 or args.decode < 1:
-        raise TernkitError("--prompt and --decode must be at least 1")
+    if args.prompt + args.decode > cfg.max_seq:
+        raise TernkitError(f"--prompt {args.prompt} + --decode {args.decode} tokens exceed the context of model "
+                           f"{cfg.name} ({cfg.max_seq} tokens, max_seq); use at most {cfg.max_seq} in total")
+    step(f"loaded {args.model}")
     zeros = total = 0
     for node in model.bitlinears():
         w_q, _ = model.quantized_weight(node)
@@ -53,9 +56,8 @@ def run(args) -> int:
         total += w_q.size
     report = RunReport(model=cfg.name, layers=cfg.n_layers, hidden=cfg.hidden, parameters=model.parameter_count(),
                        bitlinears=len(model.bitlinears()), weight_zeros=zeros / max(total, 1))
-    n_prompt = min(args.prompt, cfg.max_seq - 1)
+    n_prompt, n_decode = args.prompt, args.decode
     prompt = (np.arange(n_prompt) * 7 + 1) % cfg.vocab_size
-    n_decode = min(args.decode, cfg.max_seq - n_prompt)
 
     lowered = _lower(model, args.target, n_prompt, report)
     step("validating: every BitLinear y_int vs numpy, logits, greedy tokens")
@@ -80,12 +82,14 @@ def run(args) -> int:
 
 
 def _lower(model, target: str | None, n_prompt: int, report: RunReport):
-    from ternkit.codegen.targets import best_native_target
+    from ternkit.codegen.targets import best_native_target, get_target
     from ternkit.runtime.model import lower_model
 
-    name = target or best_native_target().name
-    step(f"lowering + generating + compiling {name} kernels (cached after the first run)")
-    lowered = lower_model(model, name, tokens=(1, n_prompt) if n_prompt > 1 else (1,))
+    t = get_target(target) if target else best_native_target()
+    report.emulated = bool(getattr(t, "emulated", lambda: False)())
+    step(f"lowering + generating + compiling {t.name} kernels (cached after the first run)"
+         + (f"; {t.name} is emulated on this machine" if report.emulated else ""))
+    lowered = lower_model(model, t.name, tokens=(1, n_prompt) if n_prompt > 1 else (1,))
     report.target = lowered.target
     report.kernels = lowered.n_specs
     report.compile_seconds = lowered.compile_seconds
@@ -96,4 +100,7 @@ def _simulate(model, report: RunReport, n_prompt: int, n_decode: int, config) ->
     from ternkit.sim import simulate_model
 
     step(f"simulating the NPU ({config or 'default config'}): prefill {n_prompt} tokens, decode {n_decode} tokens")
-    report.npu = simulate_model(model, config, tokens=n_decode, prefill=n_prompt).summary()
+    sim = simulate_model(model, config, tokens=n_decode, prefill=n_prompt)
+    report.npu = {"config": sim.config.name, "cycles": sim.total.cycles(), "seconds": sim.seconds(),
+                  "energy_uj": sim.total.total_pj() / 1e6, "savings_vs_int8": sim.savings("int8"),
+                  "savings_vs_fp16": sim.savings("fp16"), "arithmetic_savings_vs_fp16": sim.savings("fp16", True)}

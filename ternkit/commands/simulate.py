@@ -7,12 +7,14 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    from ternkit.commands._args import fraction, non_negative
+
     p = sub.add_parser("simulate", help="cycles and energy of a model on the ternary NPU vs MAC arrays")
     p.add_argument("model", help="built-in name, YAML spec or checkpoint")
     p.add_argument("--npu", default=None, help="NPU config YAML (default: ternkit/sim/configs/default.yaml)")
-    p.add_argument("--tokens", type=int, default=1, help="decode tokens (one-token kernels), default 1")
-    p.add_argument("--prefill", type=int, default=0, help="prompt tokens processed in one call, default 0")
-    p.add_argument("--density", type=float, default=None,
+    p.add_argument("--tokens", type=non_negative, default=1, help="decode tokens (one-token kernels), default 1")
+    p.add_argument("--prefill", type=non_negative, default=0, help="prompt tokens processed in one call, default 0")
+    p.add_argument("--density", type=fraction, default=None,
                    help="fraction of non-zero weights to assume (default: the model's own, or 0.69 without weights)")
     p.add_argument("--out", type=Path, default=None, help="write the results as .json or .csv")
     p.add_argument("--plot", type=Path, default=None, help="write an energy-breakdown chart (.png)")
@@ -20,13 +22,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ternkit.errors import TernkitError
     from ternkit.graph import load_model
     from ternkit.sim import load_npu_config, simulate_model
     from ternkit.sim.report import check_out, plot, text, write
 
-    if args.density is not None and not 0 <= args.density <= 1:
-        raise TernkitError(f"--density must be in [0, 1], got {args.density}")
     for path, is_plot in ((args.out, False), (args.plot, True)):
         if path:
             check_out(path, is_plot)      # before the work: a refusal costs nothing

@@ -30,8 +30,16 @@ from ternkit.errors import TernkitError, ToolchainError
 def cache_dir() -> Path:
     env = os.environ.get("TERNKIT_CACHE_DIR")
     base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ternkit"
-    base.mkdir(parents=True, exist_ok=True)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable_cache(base, exc) from None
     return base
+
+
+def _unwritable_cache(base: Path, exc: OSError) -> TernkitError:
+    return TernkitError(f"compiler cache {base}: cannot write there ({exc.strerror}); set TERNKIT_CACHE_DIR to a "
+                        "writable folder")
 
 
 def compiler() -> str:
@@ -67,7 +75,11 @@ def _compile(modname, cdef, source, flags, include_dirs, target: Path) -> None:
     ffi = cffi.FFI()
     ffi.cdef(cdef)
     ffi.set_source(modname, source, extra_compile_args=list(flags), include_dirs=list(include_dirs))
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
+    try:   # before compiling: a read-only cache is one clear line, not a traceback after the work
+        workdir = tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-")
+    except OSError as exc:
+        raise _unwritable_cache(target.parent, exc) from None
+    with workdir as tmp:
         try:
             built = ffi.compile(tmpdir=tmp, verbose=False)
         except Exception as exc:  # distutils/setuptools wrap compiler failures in several types
