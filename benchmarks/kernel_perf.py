@@ -15,6 +15,8 @@ from pathlib import Path
 
 from ternkit.codegen import tuning
 from ternkit.codegen.targets import all_targets, get_target
+from ternkit.errors import TernkitError
+from ternkit.outputs import check_file
 from ternkit.runtime import bench
 
 
@@ -30,12 +32,14 @@ def main() -> None:
     ap.add_argument("--tuning", type=Path, default=None)
     ap.add_argument("--plot", type=Path, default=None)
     args = ap.parse_args()
+    if args.plot:
+        check_file(args.plot, "--plot")     # before the ~6 minutes of measuring
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
     if args.targets:
         targets = [get_target(t) for t in args.targets.split(",")]
     else:
         targets = [t for t in all_targets() if t.name not in ("scalar", "baseline")
-                   and t.runs_natively() and t.unavailable_reason() is None]
+                   and t.generates_c and t.runs_natively() and t.unavailable_reason() is None]
     rows = bench.measure(shapes, [int(v) for v in args.tokens.split(",")], targets,
                          threads=[int(v) for v in args.threads.split(",")], dram=args.dram_mb > 0,
                          dram_mb=args.dram_mb, scalar=not args.no_scalar, repeat=args.repeat,
@@ -48,4 +52,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except TernkitError as exc:
+        raise SystemExit(f"kernel_perf: error: {exc}") from None
