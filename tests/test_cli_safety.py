@@ -33,6 +33,8 @@ BAD_ARGUMENTS = [   # (argv, words the one line must hold: the option to blame a
     (["run", "--prompt", "10000"], ["--prompt 10000", "256 tokens"]),
     (["run", "--prompt", "0"], ["--prompt"]),
     (["train", "--steps", "0"], ["--steps"]),
+    (["run", "--npu", "missing.yaml"], ["missing.yaml: no such NPU config"]),
+    (["bench", "tiny", "--tuning", "missing.yaml"], ["missing.yaml"]),
     (["nonsense"], ["invalid choice"]),
 ]
 
@@ -58,11 +60,11 @@ def test_garbage_and_misplaced_files(tmp_path, capsys):
     ckpt = tmp_path / "model.safetensors"
     save_checkpoint(load_model("tiny"), ckpt)
     assert run_cli(["train", str(ckpt)]) == 2                     # a checkpoint where a config belongs
-    one_line_error(capsys, "model.safetensors: is a checkpoint, not a training config")
+    one_line_error(capsys, "model.safetensors: is a checkpoint; expected the training config")
     binary = tmp_path / "config.yaml"
     binary.write_bytes(b"\xff\xfe\x00binary")
     assert run_cli(["train", str(binary)]) == 2
-    one_line_error(capsys, "config.yaml: not a training config")
+    one_line_error(capsys, "config.yaml: a binary file; expected the training config")
 
 
 def test_wrong_tensor_shape_names_the_tensor(tmp_path, capsys):

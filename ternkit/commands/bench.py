@@ -50,6 +50,7 @@ def run(args) -> int:
     target = native_target(args.target, "bench")
     model = load_model(args.model, with_params=False)
     shapes = model_shapes(model)
+    tuned = tuning.load(args.tuning) if args.tuning else None
     with tqdm(desc="bench", unit=" timings", file=sys.stderr, dynamic_ncols=True) as bar:  # total unknown up front
         def progress(line: str) -> None:
             bar.set_postfix_str(line)
@@ -57,7 +58,7 @@ def run(args) -> int:
 
         rows = bench.measure(shapes, args.tokens, [target], threads=args.threads, dram=args.dram_mb > 0,
                              dram_mb=args.dram_mb, scalar=not args.no_scalar, repeat=args.repeat,
-                             tuning=tuning.load(args.tuning) if args.tuning else None, log=progress)
+                             tuning=tuned, log=progress)
     print(f"model {model.name}, target {target.name}, machine {tuning.machine_name()}; "
           f"int8 peak {bench.int8_peak_gops():.0f} GOPS/core (measured), median of {args.repeat} runs")
     print(bench.format_table(rows))

@@ -17,6 +17,7 @@ from ternkit.graph import DEFAULT_MODEL, load_model
 from ternkit.runtime.model import check_exact
 from ternkit.runtime.report import RunReport
 from ternkit.runtime.throughput import measure
+from ternkit.sim.config import load_npu_config
 
 
 def register(sub) -> None:
@@ -40,6 +41,7 @@ def run(args) -> int:
     t_start = time.perf_counter()
     if args.out is not None:
         RunReport.check_out(args.out)     # before the work: a refusal costs nothing
+    npu = load_npu_config(args.npu)       # a bad --npu fails now, not after benchmarking
     model = load_model(args.model)
     cfg = model.config
     if model.params is None:
@@ -72,7 +74,7 @@ def run(args) -> int:
     tp = measure(model, prompt, n_decode)
     report.prefill_tps["reference"], report.decode_tps["reference"] = tp.prefill_tokens_per_s, tp.decode_tokens_per_s
     report.prefill_tokens, report.decode_tokens = tp.prefill_tokens, tp.decode_tokens
-    _simulate(model, report, n_prompt, n_decode, args.npu)
+    _simulate(model, report, n_prompt, n_decode, npu, args.npu)
     report.seconds = time.perf_counter() - t_start
     print(report.text())
     if args.out is not None:
@@ -96,10 +98,10 @@ def _lower(model, target: str | None, n_prompt: int, report: RunReport):
     return lowered
 
 
-def _simulate(model, report: RunReport, n_prompt: int, n_decode: int, config) -> None:
+def _simulate(model, report: RunReport, n_prompt: int, n_decode: int, config, source: str | None) -> None:
     from ternkit.sim import simulate_model
 
-    step(f"simulating the NPU ({config or 'default config'}): prefill {n_prompt} tokens, decode {n_decode} tokens")
+    step(f"simulating the NPU ({source or 'default config'}): prefill {n_prompt} tokens, decode {n_decode} tokens")
     sim = simulate_model(model, config, tokens=n_decode, prefill=n_prompt)
     report.npu = {"config": sim.config.name, "cycles": sim.total.cycles(), "seconds": sim.seconds(),
                   "energy_uj": sim.total.total_pj() / 1e6, "savings_vs_int8": sim.savings("int8"),
