@@ -97,10 +97,11 @@ def test_unwritable_outputs_fail_before_the_work(argv, tmp_path, capsys):
     assert sorted(os.listdir(ro)) == before
 
 
-def test_unwritable_compiler_cache_is_one_line(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("argv", [["validate", "tiny", "--target", "scalar"], ["run"], ["bench", "tiny"],
+                                  ["tune", "tiny", "-o", "{tmp}/t"]], ids=lambda a: a[0])
+def test_unwritable_compiler_cache_is_one_line_up_front(argv, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TERNKIT_CACHE_DIR", str(unwritable(tmp_path) / "cache"))
-    # a kernel no earlier test compiled, so the build must use the cache
-    assert run_cli(["validate", "tiny", "--target", "scalar", "--tokens", "3", "--format", "tl2"]) == 2
+    assert run_cli([a.format(tmp=tmp_path) for a in argv]) == 2
     one_line_error(capsys, "compiler cache", "TERNKIT_CACHE_DIR")
 
 

@@ -44,10 +44,12 @@ def run(args) -> int:
     from ternkit.graph import load_model
     from ternkit.outputs import check_file
     from ternkit.runtime import bench
+    from ternkit.runtime.build import check_cache
 
     if args.plot:
         check_file(args.plot, "--plot")     # before the work: a refusal costs nothing
     target = native_target(args.target, "bench")
+    check_cache()
     model = load_model(args.model, with_params=False)
     shapes = model_shapes(model)
     tuned = tuning.load(args.tuning) if args.tuning else None

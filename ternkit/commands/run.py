@@ -14,6 +14,7 @@ import numpy as np
 
 from ternkit.errors import TernkitError
 from ternkit.graph import DEFAULT_MODEL, load_model
+from ternkit.runtime.build import check_cache
 from ternkit.runtime.model import check_exact
 from ternkit.runtime.report import RunReport
 from ternkit.runtime.throughput import measure
@@ -42,6 +43,7 @@ def run(args) -> int:
     if args.out is not None:
         RunReport.check_out(args.out)     # before the work: a refusal costs nothing
     npu = load_npu_config(args.npu)       # a bad --npu fails now, not after benchmarking
+    check_cache()
     model = load_model(args.model)
     cfg = model.config
     if model.params is None:

@@ -33,10 +33,12 @@ def run(args) -> int:
     from ternkit.codegen.validate import lower_for
     from ternkit.graph import load_model
     from ternkit.outputs import check_file
+    from ternkit.runtime.build import check_cache
     from ternkit.runtime.tune import tune_spec
 
     path = check_file(args.output / tuning.FILENAME, "-o")   # before the work: a refusal costs nothing
     target = native_target(args.target, "tune")
+    check_cache()
     model = load_model(args.model, with_params=False)
     fmts = [args.weight_format] if args.weight_format else list(getattr(target, "formats", ())) or [None]
     found, chosen, rows = {}, {}, []

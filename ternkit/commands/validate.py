@@ -21,8 +21,10 @@ def run(args) -> int:
     from ternkit.codegen.targets import best_native_target, get_target
     from ternkit.codegen.validate import format_table, validate
     from ternkit.graph import load_model
+    from ternkit.runtime.build import check_cache
 
     target = get_target(args.target) if args.target else best_native_target()
+    check_cache()
     model = load_model(args.model)
     rows = validate(model, target, tokens=args.tokens, weight_format=args.weight_format,
                     threads=args.threads)

@@ -37,6 +37,19 @@ def cache_dir() -> Path:
     return base
 
 
+def check_cache() -> Path:
+    """Before any work: the cache folder exists and a file can be created in it (commands that compile
+    call this first, so a read-only cache is one line up front, not an error half-way)."""
+    base = cache_dir()
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=base)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise _unwritable_cache(base, exc) from None
+    return base
+
+
 def _unwritable_cache(base: Path, exc: OSError) -> TernkitError:
     return TernkitError(f"compiler cache {base}: cannot write there ({exc.strerror}); set TERNKIT_CACHE_DIR to a "
                         "writable folder")
