@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 import yaml
-from cli_helpers import one_line_error, run_cli, snapshot, unwritable
+from cli_helpers import one_line_error, run_cli, unwritable
 
 from ternkit import __version__, cli
 from ternkit.graph import load_model
