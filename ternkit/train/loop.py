@@ -120,7 +120,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_after: int | None = No
     history: list[dict] = []
     start = 0
     last, final = cfg.checkpoint_dir / LAST, cfg.checkpoint_dir / FINAL
-    for path in (last, final):     # before the work: never replace a file ternkit did not write
+    # before the work: never replace a file ternkit did not write (a checkpoint --resume continues is one
+    # it wrote: its embedded training config is checked below)
+    for path in (final,) if resume else (last, final):
         check_file(path, "checkpoint.dir")
     if resume:
         if not last.is_file():
