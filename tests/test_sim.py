@@ -7,6 +7,7 @@ import csv
 import json
 import time
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ternkit.cli import main
-from ternkit.errors import ConfigError
+from ternkit.errors import ConfigError, TernkitError
 from ternkit.graph import load_model
 from ternkit.reference.quant import ternary_matmul
 from ternkit.sim import config_from_dict, kernel_events, load_npu_config, simulate_model
@@ -92,7 +93,7 @@ def test_c_model_outputs_and_events_match(name, p):
         assert getattr(ev, f) == pytest.approx(getattr(predicted, f)), f
 
 
-@pytest.mark.parametrize("acc_bits", [6, 10, 14])
+@pytest.mark.parametrize("acc_bits", [12, 13, 16])   # 12: the tree root of 8 inputs (9 + 3 bits)
 def test_narrow_accumulator_saturates_as_documented(acc_bits):
     cfg = config_from_dict(small(acc_bits=acc_bits), "narrow")
     rng = np.random.default_rng(acc_bits)
@@ -114,6 +115,53 @@ def test_mapper_picks_the_loop_order_moving_fewer_bytes():
     assert m.order == "m-outer" and m.n_tile == 1 and m.w_dram == 11 * 40 * 2 / 8
     m = choose_mapping(config_from_dict(CONFIGS["ws-tiny-buffers"], "t"), 11, 40, 5, 2, 8)
     assert m.order == "n-outer" and m.w_dram == 5 * 11 * 40 * 2 / 8
+
+
+# buffers where blocking matters: a few m_tiles' rows fit, a few tokens' activations, a few partial sums
+BLOCKING = {**small(), "buffers": {"weight": {"kib": 0.15, "width_bits": 16, "banks": 1},     # ~1230 bits
+                                   "activation": {"kib": 0.1, "width_bits": 32, "banks": 1},  # ~820 bits
+                                   "output": {"kib": 0.1, "width_bits": 64, "banks": 1}}}
+
+
+@pytest.mark.parametrize("buffers", ["blocking", "tiny", "roomy"])
+def test_every_mapping_of_the_search_space_c_model_equals_sim(buffers):
+    """Not only the chosen mapping: every loop order, m-block, token tile and K chunk the mapper
+    considers gives the same outputs, and the C model counts what the simulator predicts."""
+    from ternkit.sim.mapper import candidates
+
+    d = {"blocking": BLOCKING, "tiny": {**small(), "buffers": TINY_BUFFERS}, "roomy": small()}[buffers]
+    cfg = config_from_dict(d, buffers)
+    rng = np.random.default_rng(7)
+    M, K, N = 19, 43, 7
+    w = rng.integers(-1, 2, (M, K)).astype(np.int8)
+    x = rng.integers(-128, 128, (N, K)).astype(np.int8)
+    maps = sorted(set(candidates(cfg, M, K, N, 2, 8, cfg.acc_bits)), key=repr)
+    assert len({(m.order, m.m_block, m.k_chunk) for m in maps}) >= 8
+    for m in maps:
+        y, ev = cmodel.run(cfg, w, x, m)
+        np.testing.assert_array_equal(y, ternary_matmul(x, w))
+        predicted = kernel_events(cfg, M, K, N, w_q=w, mapping=m)
+        for f in EVERY_EVENT:
+            assert getattr(ev, f) == pytest.approx(getattr(predicted, f)), (m, f)
+        assert ev.dram_bytes >= m.dram_min
+
+
+def test_mapper_keeps_several_row_tiles_resident_when_that_moves_less():
+    from ternkit.sim.mapper import candidates, choose_mapping
+
+    cfg = config_from_dict(BLOCKING, "b")
+    M, K, N = 19, 43, 7
+    best = choose_mapping(cfg, M, K, N, 2, 8)
+    assert best.dram_bytes == min(m.dram_bytes for m in candidates(cfg, M, K, N, 2, 8, cfg.acc_bits))
+    # one m_tile at a time (the old mapper's m-outer) re-reads the activations once a row tile
+    one_tile = [m for m in candidates(cfg, M, K, N, 2, 8, cfg.acc_bits) if m.m_block == cfg.columns]
+    assert best.dram_bytes < min(m.dram_bytes for m in one_tile)
+    assert best.m_block > cfg.columns
+    # 2B4T 512-token prefill on the default NPU: the blocked nest moves well under half the old 14.17 GB
+    model = load_model("bitnet-b1.58-2b4t", with_params=False)
+    ev = simulate_model(model, tokens=0, prefill=512).total.events["ternary"]
+    assert ev.dram_min_bytes == pytest.approx(2.26e9, rel=0.01)
+    assert ev.dram_bytes < 6.0e9
 
 
 def test_zero_gating_saves_exactly_the_zero_adds():
@@ -166,13 +214,63 @@ def test_arithmetic_saving_vs_the_papers_7nm_figure():
     ({"buffers": {"weight": {"kib": -1}}}, "buffers.weight.kib: must be a positive number"),
     ({"tech": {"table": "3nm"}}, "tech.table: unknown technology table '3nm'"),
     ({"tech": {"overrides": {"dram_pj": 1}}}, "tech.overrides.dram_pj: unknown field"),
-    ({"tech": {"overrides": {"dram_pj_per_bit": -1}}}, "tech.dram_pj_per_bit: energies must be non-negative"),
+    ({"tech": {"overrides": {"dram_pj_per_bit": -1}}}, "tech.overrides.dram_pj_per_bit: energies must be finite"),
     ({"clock": 1}, "clock: unknown field"),
+    # non-finite numbers would give silent zero or infinite energies
+    ({"clock_ghz": float("nan")}, "clock_ghz: must be a finite positive number, got nan"),
+    ({"clock_ghz": float("inf")}, "clock_ghz: must be a finite positive number, got inf"),
+    ({"dram": {"gb_per_s": float("nan")}}, "dram.gb_per_s: must be a finite positive number"),
+    ({"buffers": {"weight": {"kib": float("inf")}}}, "buffers.weight.kib: must be a finite positive number"),
+    ({"tech": {"overrides": {"dram_pj_per_bit": float("nan")}}}, "tech.overrides.dram_pj_per_bit: energies must be finite"),
+    ({"tech": {"overrides": {"int_add_pj": {8: float("inf")}}}}, "tech.overrides.int_add_pj: energies must be finite"),
+    # overrides of the wrong shape
+    ({"tech": {"overrides": {"int_add_pj": 0.03}}}, "tech.overrides.int_add_pj: must be a mapping of sizes to energies"),
+    ({"tech": {"overrides": {"dram_pj_per_bit": {8: 1}}}}, "tech.overrides.dram_pj_per_bit: energies must be finite"),
+    ({"tech": {"overrides": {"sram_pj_per_bit": {0: 1}}}}, "tech.overrides.sram_pj_per_bit: sizes must be finite positive"),
+    ({"tech": {"overrides": {"mux_pj_per_bit": "cheap"}}}, "tech.overrides.mux_pj_per_bit: energies must be finite"),
+    # an accumulator narrower than the tree root, a column without a tree, a column too wide to model
+    ({"array": {"inputs": 64, "fan_in": 4, "acc_bits": 14}}, "array.acc_bits: must be at least the adder-tree root width 15"),
+    ({"array": {"inputs": 1, "fan_in": 2}}, "array.inputs: must be a power of fan_in (2), at least fan_in"),
+    ({"array": {"inputs": 1 << 20, "fan_in": 2}}, "array.inputs: must be at most 65536"),
 ])
 def test_bad_npu_configs_name_the_field(patch, message):
     with pytest.raises(ConfigError) as e:
         config_from_dict({**BASE, **patch}, "npu.yaml")
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_tech_table_file_with_bad_values_names_file_and_field(tmp_path):
+    table = tmp_path / "t.yaml"
+    table.write_text((Path("ternkit/sim/tech/horowitz-45nm.yaml").read_text()
+                      .replace("dram_pj_per_bit: 20.3125", "dram_pj_per_bit: .nan")))
+    with pytest.raises(ConfigError, match=r"t.yaml: dram_pj_per_bit: energies must be finite"):
+        config_from_dict({**BASE, "tech": {"table": str(table)}}, "npu.yaml")
+
+
+def test_widest_column_runs_the_c_model():
+    """A column far wider than the stack would hold: the C model's scratch lives on the heap."""
+    cfg = config_from_dict(small(inputs=1 << 16, fan_in=2, acc_bits=25), "wide")
+    rng = np.random.default_rng(1)
+    w = rng.integers(-1, 2, (2, 70000)).astype(np.int8)
+    x = rng.integers(-128, 128, (1, 70000)).astype(np.int8)
+    y, ev = cmodel.run(cfg, w, x)
+    np.testing.assert_array_equal(y, saturating_reference(x, w, cfg.inputs, 25))
+    assert ev.selects == 2 * 70000
+
+
+def test_equal_decode_and_prefill_counts_are_not_merged():
+    """--tokens 10 --prefill 1: eleven one-token steps, not twenty (the two workloads lower apart)."""
+    model = load_model("bitnet-b1.58-2b4t")
+    one = simulate_model(model, tokens=1)
+    both = simulate_model(model, tokens=10, prefill=1)
+    assert both.total.macs == 11 * one.total.macs
+    assert both.total.cycles() == 11 * one.total.cycles()
+
+
+@pytest.mark.parametrize("density", [-0.1, 1.5, float("nan")])
+def test_density_outside_0_1_is_refused_by_the_api(density):
+    with pytest.raises(TernkitError, match="density must be in"):
+        simulate_model(load_model("tiny", with_params=False), tokens=1, density=density)
 
 
 def test_tech_overrides_apply():

@@ -14,13 +14,14 @@ from ternkit.errors import ShapeError
 from ternkit.reference.quant import check_ternary
 from ternkit.runtime.build import build_module
 from ternkit.sim.config import NpuConfig
-from ternkit.sim.simulator import Events, choose_mapping, stage_bits
+from ternkit.sim.mapper import Mapping, choose_mapping
+from ternkit.sim.simulator import Events, stage_bits
 
 SCALARS = ("cycles_compute", "cycles_fill", "cycles_sram_stall", "cycles_dram_stall", "selects", "zero_skips",
            "acc_adds", "reg_bits", "w_sram_read_bits", "w_sram_write_bits", "a_sram_read_bits", "a_sram_write_bits",
            "o_sram_read_bits", "o_sram_write_bits")
 CDEF = ("int npu_run(const int8_t *w, const int8_t *x, int32_t *y, int64_t *acc, int32_t M, int32_t K, int32_t N,"
-        " int32_t n_tile, int32_t m_outer, uint64_t *ev);")
+        " int32_t n_tile, int32_t m_block, int32_t k_chunk, int32_t m_outer, uint64_t *ev);")
 
 
 def counters(cfg: NpuConfig) -> list[str]:
@@ -35,8 +36,9 @@ def source(cfg: NpuConfig) -> str:
                   act_buf_bits=int(cfg.act_buf.bytes * 8), dram_bytes_per_cycle=repr(float(cfg.dram_bytes_per_cycle)))
 
 
-def run(cfg: NpuConfig, w_q: np.ndarray, x_q: np.ndarray) -> tuple[np.ndarray, Events]:
-    """(y int32 [N, M], Events) of the C model for weights [M, K] and int8 activations [N, K]."""
+def run(cfg: NpuConfig, w_q: np.ndarray, x_q: np.ndarray, mapping: Mapping | None = None) -> tuple[np.ndarray, Events]:
+    """(y int32 [N, M], Events) of the C model for weights [M, K] and int8 activations [N, K], blocked
+    as the mapper chooses or as `mapping` says."""
     w_q = np.ascontiguousarray(w_q)
     x_q = np.ascontiguousarray(x_q)
     check_ternary(w_q)
@@ -44,16 +46,19 @@ def run(cfg: NpuConfig, w_q: np.ndarray, x_q: np.ndarray) -> tuple[np.ndarray, E
         raise ShapeError(f"need int8 x [N, K] and w [M, K] with the same K, got {x_q.dtype} {x_q.shape} and {w_q.shape}")
     mod = build_module("npu", CDEF, source(cfg), flags=("-O2", "-Wall", "-Wextra", "-Werror"))
     (N, K), M = x_q.shape, w_q.shape[0]
-    mapping = choose_mapping(cfg, M, K, N, cfg.weight_bits, 8)
+    mapping = mapping or choose_mapping(cfg, M, K, N, cfg.weight_bits, 8)
     y = np.zeros((N, M), dtype=np.int32)
     acc = np.zeros((N, M), dtype=np.int64)
     names = counters(cfg)
     ev = np.zeros(len(names), dtype=np.uint64)
     ffi = mod.ffi
-    mod.lib.npu_run(ffi.from_buffer("int8_t[]", w_q), ffi.from_buffer("int8_t[]", x_q), ffi.from_buffer("int32_t[]", y),
-                    ffi.from_buffer("int64_t[]", acc), M, K, N, mapping.n_tile, int(mapping.order == "m-outer"),
-                    ffi.from_buffer("uint64_t[]", ev))
+    rc = mod.lib.npu_run(ffi.from_buffer("int8_t[]", w_q), ffi.from_buffer("int8_t[]", x_q),
+                         ffi.from_buffer("int32_t[]", y), ffi.from_buffer("int64_t[]", acc), M, K, N, mapping.n_tile,
+                         mapping.m_block, mapping.k_chunk, int(mapping.order == "m-outer"),
+                         ffi.from_buffer("uint64_t[]", ev))
+    if rc:
+        raise MemoryError(f"the C model of {cfg.name!r} could not allocate its {cfg.inputs}-lane scratch")
     got = dict(zip(names, (int(v) for v in ev)))
-    events = Events(**{k: got[k] for k in SCALARS}, dram_bytes=got["dram_bits"] / 8,
+    events = Events(**{k: got[k] for k in SCALARS}, dram_bytes=got["dram_bits"] / 8, dram_min_bytes=mapping.dram_min,
                     tree_adds=[got[f"tree_adds_{lv}"] for lv in range(1, cfg.levels + 1)])
     return y, events

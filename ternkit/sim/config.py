@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from ternkit.errors import ConfigError
-from ternkit.graph.config import _Reader
+from ternkit.graph.config import _Reader as _GraphReader
 from ternkit.sim.tech import Tech, load_tech, tech_names
 from ternkit.yamlio import read_yaml
 
 DATAFLOWS = ("weight_stationary", "output_stationary")
 CONFIG_DIR = Path(__file__).parent / "configs"
+MAX_INPUTS = 1 << 16          # select units a column: beyond any published array, and bounds the C model's scratch
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 
 
@@ -75,6 +76,10 @@ class NpuConfig:
         """Select stage + one register stage a tree level + the accumulator."""
         return self.levels + 2
 
+    @property
+    def root_bits(self) -> int:
+        return root_bits(self.inputs)
+
     def level_bits(self, level: int) -> int:
         """Width of the adder outputs at tree level `level` (1-based): 9-bit negated int8 inputs grow
         by log2(fan_in) bits a level, so the tree itself never overflows."""
@@ -86,6 +91,23 @@ class NpuConfig:
 
     def with_(self, **changes) -> "NpuConfig":
         return replace(self, **changes)
+
+
+class _Reader(_GraphReader):
+    """The graph config reader, but numbers must also be finite (NaN or inf would give silent zero or
+    infinite energies)."""
+
+    def pos_float(self, d: dict, key: str, path: str, default: float) -> float:
+        v = d.get(key, default)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isfinite(v):
+            self.fail(f"{path}.{key}" if path else key, f"must be a finite positive number, got {v!r}")
+            return default
+        return super().pos_float(d, key, path, default)
+
+
+def root_bits(inputs: int) -> int:
+    """Width of the adder-tree root: 9-bit (negated int8) inputs summed over `inputs` lanes."""
+    return 9 + max(inputs - 1, 0).bit_length()
 
 
 def _power_of(n: int, base: int) -> bool:
@@ -107,11 +129,17 @@ def config_from_dict(data: Any, source: str = "<dict>") -> NpuConfig:
     if fan_in and (fan_in < 2 or fan_in & (fan_in - 1)):
         r.fail("array.fan_in", f"must be a power of two >= 2, got {fan_in}")
         fan_in = None
-    if fan_in and inputs and not _power_of(inputs, fan_in):
-        r.fail("array.inputs", f"must be a power of fan_in ({fan_in}) so the adder tree is complete, got {inputs}")
+    if fan_in and inputs and (inputs < fan_in or not _power_of(inputs, fan_in)):
+        r.fail("array.inputs", f"must be a power of fan_in ({fan_in}), at least fan_in, so the adder tree is "
+                               f"complete, got {inputs}")
+    if inputs and inputs > MAX_INPUTS:
+        r.fail("array.inputs", f"must be at most {MAX_INPUTS} select units a column, got {inputs}")
     acc_bits = r.pos_int(arr, "acc_bits", "array", 24)
     if acc_bits and not 2 <= acc_bits <= 32:
         r.fail("array.acc_bits", f"must be in [2, 32], got {acc_bits}")
+    elif acc_bits and inputs and inputs <= MAX_INPUTS and acc_bits < root_bits(inputs):
+        r.fail("array.acc_bits", f"must be at least the adder-tree root width {root_bits(inputs)} bits "
+                                 f"(9-bit inputs + log2({inputs})), got {acc_bits}")
     bufs = r.mapping(d.get("buffers"), "buffers", {"weight", "activation", "output"})
     defaults = {"weight": (256, 256, 4), "activation": (64, 256, 2), "output": (64, 256, 2)}
     made = {}

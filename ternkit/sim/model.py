@@ -90,31 +90,37 @@ def simulate_model(model, config: NpuConfig | str | None = None, *, tokens: int 
     cfg = config if isinstance(config, NpuConfig) else load_npu_config(config)
     if tokens < 0 or prefill < 0 or tokens + prefill == 0:
         raise TernkitError("simulate at least one token: --tokens >= 1 or --prefill >= 1")
-    counts = tuple(n for n in (1 if tokens else 0, prefill) if n)
-    plan = lower(model, get_target("npu"), counts)
+    if density is not None and not 0 <= density <= 1:
+        raise TernkitError(f"density must be in [0, 1] (the fraction of non-zero weights), got {density}")
     exact = model.params is not None and density is None
     dens = DEFAULT_DENSITY if density is None else density
     layers: dict[str, Part] = {}
     total = Part("total")
     zeros = weights = 0
+    counted: set[str] = set()    # zero statistics once a weight, not once a workload
     cache: dict[tuple, dict[str, Events]] = {}
-    for spec, nodes in plan.users.items():
-        calls = tokens if spec.N == 1 and tokens else 1
-        for node in nodes:
-            w_q = model.quantized_weight(node)[0] if exact else None
-            if w_q is not None and spec.N == counts[0]:
-                zeros += int((w_q == 0).sum())
-                weights += w_q.size
-            key = (spec.M, spec.K, spec.N) if w_q is None else (node, spec.N)
-            if key not in cache:
-                cache[key] = {a: kernel_events(cfg, spec.M, spec.K, spec.N, w_q=w_q if a == "ternary" else None,
-                                               density=dens, arith=a) for a in ARITHS}
-            part = layers.setdefault(_layer_of(node), Part(_layer_of(node)))
-            for a, ev in cache[key].items():
-                scaled = ev.scaled(calls)
-                part.add(a, scaled, cfg)
-                total.add(a, scaled, cfg)
-            part.macs += spec.M * spec.K * spec.N * calls
-            total.macs += spec.M * spec.K * spec.N * calls
+    # decode (one-token kernels, `tokens` calls) and prefill (one `prefill`-token call) are lowered apart,
+    # so equal token counts (--tokens 10 --prefill 1) still give 10 + 1 steps
+    for n, calls in ((1, tokens), (prefill, 1)):
+        if not n or not calls:
+            continue
+        for spec, nodes in lower(model, get_target("npu"), (n,)).users.items():
+            for node in nodes:
+                w_q = model.quantized_weight(node)[0] if exact else None
+                if w_q is not None and node not in counted:
+                    counted.add(node)
+                    zeros += int((w_q == 0).sum())
+                    weights += w_q.size
+                key = (spec.M, spec.K, spec.N) if w_q is None else (node, spec.N)
+                if key not in cache:
+                    cache[key] = {a: kernel_events(cfg, spec.M, spec.K, spec.N, w_q=w_q if a == "ternary" else None,
+                                                   density=dens, arith=a) for a in ARITHS}
+                part = layers.setdefault(_layer_of(node), Part(_layer_of(node)))
+                for a, ev in cache[key].items():
+                    scaled = ev.scaled(calls)
+                    part.add(a, scaled, cfg)
+                    total.add(a, scaled, cfg)
+                part.macs += spec.M * spec.K * spec.N * calls
+                total.macs += spec.M * spec.K * spec.N * calls
     zero_fraction = zeros / weights if exact and weights else 1 - dens
     return SimReport(model.name, cfg, tokens, prefill, list(layers.values()), total, zero_fraction, exact)

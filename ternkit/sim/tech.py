@@ -52,6 +52,29 @@ def _interp(table: dict, x: float) -> float:
     return max(0.0, y0 + (y1 - y0) * (x - x0) / (x1 - x0))
 
 
+TEXT_FIELDS = ("name", "source", "assumptions")
+TABLE_FIELDS = ("int_add_pj", "int_mult_pj", "sram_pj_per_bit")     # {bits or KiB: pJ}
+
+
+def _number(x, positive: bool = False) -> bool:
+    ok = isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    return ok and (x > 0 if positive else x >= 0)
+
+
+def _bad_value(field: str, v) -> str:
+    """Why a table or override value is unusable ('' when fine): tables map positive sizes to finite
+    non-negative energies, the rest are finite non-negative energies."""
+    if field in TABLE_FIELDS:
+        if not isinstance(v, dict) or not v:
+            return f"must be a mapping of sizes to energies (e.g. {{8: 0.03, 32: 0.1}}), got {v!r}"
+        if not all(_number(size, positive=True) for size in v):
+            return f"sizes must be finite positive numbers, got {list(v)!r}"
+        if not all(_number(e) for e in v.values()):
+            return f"energies must be finite non-negative numbers, got {v!r}"
+        return ""
+    return "" if _number(v) else f"energies must be finite non-negative numbers, got {v!r}"
+
+
 def tech_names() -> list[str]:
     return sorted(p.stem for p in TECH_DIR.glob("*.yaml"))
 
@@ -64,19 +87,20 @@ def load_tech(name_or_path: str, overrides: dict | None = None, where: str = "te
             raise ConfigError(f"{where}.table: unknown technology table {name_or_path!r}: use one of "
                               f"{', '.join(tech_names())} or a path to a YAML table")
     data = read_yaml(path, "technology table")
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: a technology table must be a YAML mapping of field: value")
     names = {f.name for f in fields(Tech)}
     merged = {**(data or {}), **(overrides or {})}
-    errors = [f"{where}.overrides.{k}: unknown field (expected one of: {', '.join(sorted(names - {'name', 'source', 'assumptions'}))})"
+    errors = [f"{where}.overrides.{k}: unknown field (expected one of: {', '.join(sorted(names - set(TEXT_FIELDS)))})"
               for k in (overrides or {}) if k not in names]
     errors += [f"{path}: missing {k}" for k in sorted(names - set(merged))]
     if errors:
         raise ConfigError("; ".join(errors))
     for k, v in merged.items():
-        if k in ("name", "source", "assumptions"):
-            continue
-        values = v.values() if isinstance(v, dict) else [v]
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in values):
-            errors.append(f"{where}.{k}: energies must be non-negative numbers, got {v!r}")
+        if k not in TEXT_FIELDS:
+            problem = _bad_value(k, v)
+            if problem:
+                errors.append(f"{where}.overrides.{k}: {problem}" if k in (overrides or {}) else f"{path}: {k}: {problem}")
     if errors:
         raise ConfigError("; ".join(errors))
     tech = Tech(**{k: merged[k] for k in names})
