@@ -30,7 +30,7 @@ def rows(report: SimReport) -> list[dict]:
         row = {"part": part.name, "cycles": ev.cycles, "compute": ev.cycles_compute, "fill": ev.cycles_fill,
                "sram_stall": ev.cycles_sram_stall, "dram_stall": ev.cycles_dram_stall,
                "time_us": report.seconds("ternary", part) * 1e6, "utilisation": report.utilisation(part),
-               "dram_MB": ev.dram_bytes / 1e6,
+               "dram_MB": ev.dram_bytes / 1e6, "dram_min_MB": ev.dram_min_bytes / 1e6,
                "sram_MB": (ev.w_sram_read_bits + ev.w_sram_write_bits + ev.a_sram_read_bits + ev.a_sram_write_bits
                            + ev.o_sram_read_bits + ev.o_sram_write_bits) / 8e6}
         row.update({f"{k}_uJ": v / 1e6 for k, v in e.items()})
@@ -75,7 +75,10 @@ def text(report: SimReport) -> str:
         base.append([name, f"{t.cycles(a):,}", f"{report.seconds(a) * 1e6:,.1f}", _uj(t.total_pj(a)),
                      _uj(arithmetic_pj(t.energy[a])), _uj(t.energy[a]["DRAM"]), f"{area[a]['adders']:,}",
                      f"{area[a]['muxes']:,}", f"{area[a]['multipliers']:,}"])
+    ev = t.events["ternary"]
     lines += [_table(base[0], base[1:]), "",
+              f"DRAM traffic {ev.dram_bytes / 1e6:,.1f} MB, {ev.dram_bytes / max(ev.dram_min_bytes, 1e-30):.2f}x the "
+              f"{ev.dram_min_bytes / 1e6:,.1f} MB bound (every weight, activation and output moved once)",
               f"savings: {report.savings('int8'):.2f}x vs INT8 MAC, {report.savings('fp16'):.2f}x vs FP16 MAC in total "
               f"energy; arithmetic alone {report.savings('int8', True):.1f}x and {report.savings('fp16', True):.1f}x"]
     return "\n".join(lines)
