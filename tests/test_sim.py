@@ -54,6 +54,7 @@ CONFIGS["ws-m-outer"] = {**small(), "buffers": {"weight": {"kib": 0.05, "width_b
                                                 "activation": {"kib": 1, "width_bits": 32, "banks": 1},
                                                 "output": {"kib": 0.01, "width_bits": 64, "banks": 1}}}
 CONFIGS["os-tiny-buffers"] = {**small(), "buffers": TINY_BUFFERS, "dataflow": "output_stationary"}
+CONFIGS["ws-streamed-decode"] = {**small(), "stream_decode_weights": True}   # one-token kernels bypass the weight SRAM
 
 
 def saturating_reference(x_q, w_q, inputs: int, acc_bits: int) -> np.ndarray:
@@ -320,3 +321,67 @@ def test_npu_lowers_but_refuses_cpu_commands(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "ternkit simulate" in err[0]
     assert not (tmp_path / "g").exists()
+
+
+def test_whole_step_of_2b4t_decode_counts_the_lm_head_and_kv_cache():
+    """The issue's figures at 1K context: BitLinear weights 521 MB, tied BF16 LM head 657 MB, BF16 KV
+    79 MB a token; the whole-step saving falls well below the BitLinear-only one."""
+    model = load_model("bitnet-b1.58-2b4t", with_params=False)
+    r = simulate_model(model, tokens=1, context=1024)
+    comp = {c.name: c for c in r.step}
+    assert r.total.events["ternary"].dram_bytes == pytest.approx(521e6, rel=0.01)
+    assert comp["LM head"].dram_bytes == pytest.approx(128256 * 2560 * 2)
+    # 30 layers x 5 KV heads x 128 x (K, V) x 2 bytes x 1024 tokens read, plus the new token's K and V written
+    assert comp["attention (KV)"].dram_bytes == 30 * 5 * 128 * 2 * 2 * (1024 + 1)
+    assert r.whole_pj() > 2 * r.total.total_pj()
+    assert 1 < r.dynamic_pj("int8") / r.dynamic_pj() < r.savings("int8")
+    assert r.tokens_per_s() == pytest.approx(1 / r.whole_seconds())
+    assert r.tops_per_w() > 0 and r.tokens_per_j() > 0
+    # a ternary LM head runs on the array (2-bit weights) and leaves only its (de)quantize on the vector unit
+    t = simulate_model(model, tokens=1, context=1024, lm_head="ternary")
+    assert "LM head (array)" in [p.name for p in t.layers]
+    assert {c.name: c for c in t.step}["LM head"].dram_bytes == 0
+    assert t.whole_pj() < r.whole_pj()
+    # longer context: only attention and softmax grow
+    long = simulate_model(model, tokens=1, context=4096)
+    grew = {c.name for c, d in zip(long.step, r.step) if c.total_pj > d.total_pj}
+    assert grew == {"attention (KV)", "softmax"}
+
+
+def test_kv_precision_defaults_to_3_bits_for_a4_8_and_can_be_set():
+    a48 = simulate_model(load_model("tiny-a4.8", with_params=False), tokens=1, context=64)
+    assert a48.kv_bits == 3
+    kv = {c.name: c for c in a48.step}["attention (KV)"].dram_bytes
+    # 2 layers x 2 KV heads x 32 x (K, V) x (64 read + 1 written) x 3 bits
+    assert kv == 2 * 2 * 32 * 2 * 65 * 3 / 8
+    bf16 = simulate_model(load_model("tiny-a4.8", with_params=False), tokens=1, context=64, kv_bits=16)
+    assert {c.name: c for c in bf16.step}["attention (KV)"].dram_bytes == kv * 16 / 3
+
+
+def test_prefill_attends_causally_and_computes_logits_once():
+    model = load_model("tiny", with_params=False)
+    p = simulate_model(model, tokens=0, prefill=16)
+    d = simulate_model(model, tokens=1, context=0)
+    head_p = {c.name: c for c in p.step}["LM head"]
+    head_d = {c.name: c for c in d.step}["LM head"]
+    assert head_p.macs == head_d.macs          # the last token's logits only
+    attn = {c.name: c for c in p.step}["attention (KV)"]
+    c = model.config
+    a = c.layers[0].attention
+    assert attn.macs == c.n_layers * 2 * a.heads * a.head_dim * 16 * 17 / 2
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"context": -1}, "context must be"), ({"kv_bits": 5}, "kv_bits must be one of"),
+    ({"lm_head": "fp8"}, "lm_head must be one of")])
+def test_bad_whole_step_workloads_are_refused(kwargs, message):
+    with pytest.raises(TernkitError, match=message):
+        simulate_model(load_model("tiny", with_params=False), tokens=1, **kwargs)
+
+
+def test_simulate_cli_whole_step_flags(capsys):
+    assert main(["simulate", "tiny", "--tokens", "1", "--context", "128", "--kv-bits", "8", "--lm-head", "int8"]) == 0
+    out = capsys.readouterr().out
+    assert "context 128 tokens, KV cache 8-bit, LM head int8" in out and "tokens/s" in out and "TOPS/W" in out
+    assert main(["simulate", "tiny", "--bitlinear-only"]) == 0
+    assert "whole step" not in capsys.readouterr().out

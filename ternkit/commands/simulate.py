@@ -14,6 +14,11 @@ def register(sub) -> None:
     p.add_argument("--prefill", type=int, default=0, help="prompt tokens processed in one call, default 0")
     p.add_argument("--density", type=float, default=None,
                    help="fraction of non-zero weights to assume (default: the model's own, or 0.69 without weights)")
+    p.add_argument("--context", type=int, default=1024, help="KV-cache tokens each decode token attends to (default 1024)")
+    p.add_argument("--kv-bits", type=int, default=None, choices=(16, 8, 4, 3),
+                   help="KV-cache precision (default: 3 for a4.8 models, else 16 = BF16)")
+    p.add_argument("--lm-head", default="bf16", choices=("bf16", "int8", "ternary"), help="LM head precision (default bf16)")
+    p.add_argument("--bitlinear-only", action="store_true", help="model the BitLinear layers only, not the whole step")
     p.add_argument("--out", type=Path, default=None, help="write the results as .json or .csv")
     p.add_argument("--plot", type=Path, default=None, help="write an energy-breakdown chart (.png)")
     p.set_defaults(func=run)
@@ -29,7 +34,9 @@ def run(args) -> int:
         raise TernkitError(f"--density must be in [0, 1], got {args.density}")
     cfg = load_npu_config(args.npu)
     model = load_model(args.model, with_params=args.density is None)
-    report = simulate_model(model, cfg, tokens=args.tokens, prefill=args.prefill, density=args.density)
+    report = simulate_model(model, cfg, tokens=args.tokens, prefill=args.prefill, density=args.density,
+                            whole_step=not args.bitlinear_only, context=args.context, kv_bits=args.kv_bits,
+                            lm_head=args.lm_head)
     print(text(report))
     if args.out:
         write(report, args.out)

@@ -12,6 +12,8 @@ buffers:                           # on-chip SRAM: size, port width, banks (bits
   activation: {kib: 64,  width_bits: 256, banks: 2}
   output:     {kib: 64,  width_bits: 256, banks: 2}
 dram: {gb_per_s: 25.6}
+vector: {lanes: 64}                # BF16 vector unit: norms, softmax, attention, (de)quantize, LM head
+stream_decode_weights: false       # decode weights go DRAM -> select-unit registers, past the weight SRAM
 tech: {table: bitnet-7nm, overrides: {dram_pj_per_bit: 15.0}}
 ```
 """
@@ -66,6 +68,8 @@ class NpuConfig:
     out_buf: Buffer
     dram_gb_per_s: float
     tech: Tech
+    vector_lanes: int = 64             # vector-unit operations a cycle (a MAC is one)
+    stream_decode_weights: bool = False
 
     @property
     def levels(self) -> int:
@@ -118,7 +122,8 @@ def _power_of(n: int, base: int) -> bool:
 
 def config_from_dict(data: Any, source: str = "<dict>") -> NpuConfig:
     r = _Reader()
-    top = {"name", "clock_ghz", "array", "dataflow", "double_buffering", "weight_bits", "buffers", "dram", "tech"}
+    top = {"name", "clock_ghz", "array", "dataflow", "double_buffering", "weight_bits", "buffers", "dram", "tech",
+           "vector", "stream_decode_weights"}
     d = r.mapping(data, "", top)
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{source}: the NPU config must be a YAML mapping")
@@ -159,6 +164,8 @@ def config_from_dict(data: Any, source: str = "<dict>") -> NpuConfig:
         weight_bits=r.choice(d, "weight_bits", "", (2, 8, 16), 2),
         weight_buf=made["weight"], act_buf=made["activation"], out_buf=made["output"],
         dram_gb_per_s=r.pos_float(dram, "gb_per_s", "dram", 25.6),
+        vector_lanes=r.pos_int(r.mapping(d.get("vector"), "vector", {"lanes"}), "lanes", "vector", 64),
+        stream_decode_weights=r.boolean(d, "stream_decode_weights", "", False),
     )
     table = tech_d.get("table", "bitnet-7nm")
     if not isinstance(table, str):

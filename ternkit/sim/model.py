@@ -1,14 +1,18 @@
 """Simulate a whole model: every BitLinear of the graph (lowered for target `npu`) on the array, for
 `tokens` decode steps (one-token kernels) plus one `prefill`-token call, and the same workload on an
-INT8 and an FP16 MAC array of equal peak throughput. Attention scores, norms and the full-precision
-LM head are not BitLinears and are not modelled (the report says so)."""
+INT8 and an FP16 MAC array of equal peak throughput; with `whole_step`, the rest of each step too
+(embedding, norms, (de)quantize, attention over a `context`-token KV cache, softmax, LM head: see
+`ternkit.sim.step`), which is the same work on every architecture unless the LM head is ternary."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
+from ternkit.errors import TernkitError
+from ternkit.sim.area import static_mw
 from ternkit.sim.config import NpuConfig, load_npu_config
+from ternkit.sim.step import STEP_COMPONENTS, Component, check_workload, cost, default_kv_bits, step_work
 from ternkit.sim.simulator import (ARITHS, COMPONENTS, DEFAULT_DENSITY, Events, area_proxy, arithmetic_pj, energy,
                                    kernel_events)
 
@@ -20,7 +24,7 @@ class Part:
     name: str
     events: dict[str, Events] = field(default_factory=lambda: {a: Events() for a in ARITHS})
     energy: dict[str, dict[str, float]] = field(default_factory=lambda: {a: dict.fromkeys(COMPONENTS, 0.0) for a in ARITHS})
-    macs: int = 0
+    macs: float = 0
 
     def add(self, arith: str, ev: Events, cfg: NpuConfig) -> None:
         self.events[arith] = self.events[arith] + ev
@@ -44,6 +48,39 @@ class SimReport:
     total: Part
     zero_fraction: float
     exact_weights: bool
+    step: list = field(default_factory=list)       # ternkit.sim.step.Component, one per component
+    context: int = 0
+    kv_bits: int = 16
+    lm_head: str = ""                              # "" when the whole step is not modelled
+    static_mw: float | None = None                 # the ternary array's leakage (ternkit.sim.area)
+    static_note: str = ""                          # why static power is not modelled, when it is not
+
+    # whole step: the BitLinears (per architecture) plus the vector-unit components (the same for all);
+    # static energy only for the ternary array (the MAC arrays' is left out: savings stay conservative)
+    def dynamic_pj(self, arith: str = "ternary") -> float:
+        return self.total.total_pj(arith) + sum(c.total_pj for c in self.step)
+
+    def static_pj(self) -> float:
+        return (self.static_mw or 0.0) * 1e-3 * self.whole_seconds() * 1e12
+
+    def whole_pj(self, arith: str = "ternary") -> float:
+        return self.dynamic_pj(arith) + (self.static_pj() if arith == "ternary" else 0.0)
+
+    def whole_seconds(self, arith: str = "ternary") -> float:
+        return (self.total.cycles(arith) + sum(c.cycles for c in self.step)) / (self.config.clock_ghz * 1e9)
+
+    def whole_macs(self) -> float:
+        return self.total.macs + sum(c.macs for c in self.step)
+
+    def tokens_per_s(self, arith: str = "ternary") -> float:
+        return (self.tokens + self.prefill) / self.whole_seconds(arith)
+
+    def tokens_per_j(self, arith: str = "ternary") -> float:
+        return (self.tokens + self.prefill) / (self.whole_pj(arith) * 1e-12)
+
+    def tops_per_w(self, arith: str = "ternary") -> float:
+        """Effective: 2 operations a multiply-add (a ternary select-and-add counts as one MAC)."""
+        return 2 * self.whole_macs() / (self.whole_pj(arith) * 1e-12) / 1e12
 
     def seconds(self, arith: str = "ternary", part: Part | None = None) -> float:
         return (part or self.total).cycles(arith) / (self.config.clock_ghz * 1e9)
@@ -80,18 +117,22 @@ def _layer_of(node: str) -> str:
 
 
 def simulate_model(model, config: NpuConfig | str | None = None, *, tokens: int = 1, prefill: int = 0,
-                   density: float | None = None) -> SimReport:
+                   density: float | None = None, whole_step: bool = True, context: int = 1024,
+                   kv_bits: int | None = None, lm_head: str = "bf16") -> SimReport:
     """Simulate `tokens` decode steps and a `prefill`-token prompt of a ModelGraph (weights used exactly
-    when it has them, else `density` non-zero weights, default 0.69)."""
+    when it has them, else `density` non-zero weights, default 0.69). `whole_step`: also the non-BitLinear
+    work, each decode token attending to `context` cached tokens stored in `kv_bits` (default: 3 for
+    a4.8 models, else 16), with an LM head in `lm_head` precision (bf16, int8, ternary)."""
     from ternkit.codegen.plan import lower
     from ternkit.codegen.targets import get_target
-    from ternkit.errors import TernkitError
-
     cfg = config if isinstance(config, NpuConfig) else load_npu_config(config)
     if tokens < 0 or prefill < 0 or tokens + prefill == 0:
         raise TernkitError("simulate at least one token: --tokens >= 1 or --prefill >= 1")
     if density is not None and not 0 <= density <= 1:
         raise TernkitError(f"density must be in [0, 1] (the fraction of non-zero weights), got {density}")
+    kv_bits = default_kv_bits(model) if kv_bits is None else kv_bits
+    if whole_step:
+        check_workload(context, kv_bits, lm_head)
     exact = model.params is not None and density is None
     dens = DEFAULT_DENSITY if density is None else density
     layers: dict[str, Part] = {}
@@ -123,4 +164,40 @@ def simulate_model(model, config: NpuConfig | str | None = None, *, tokens: int 
                 part.macs += spec.M * spec.K * spec.N * calls
                 total.macs += spec.M * spec.K * spec.N * calls
     zero_fraction = zeros / weights if exact and weights else 1 - dens
-    return SimReport(model.name, cfg, tokens, prefill, list(layers.values()), total, zero_fraction, exact)
+    report = SimReport(model.name, cfg, tokens, prefill, list(layers.values()), total, zero_fraction, exact)
+    if whole_step:
+        _add_step(report, model, cfg, dens, context, kv_bits, lm_head)
+    return report
+
+
+def _add_step(report: SimReport, model, cfg: NpuConfig, density: float, context: int, kv_bits: int,
+              lm_head: str) -> None:
+    """The vector-unit components of every call, and a ternary LM head on the arrays."""
+    comps = {name: Component(name) for name in STEP_COMPONENTS}
+    for n, calls, prefill in ((1, report.tokens, False), (report.prefill, 1, True)):
+        if not n or not calls:
+            continue
+        for name, work in step_work(model, n, context, kv_bits, lm_head, prefill).items():
+            c = cost(name, work, cfg)
+            comps[name].cycles += c.cycles * calls
+            comps[name].dram_bytes += c.dram_bytes * calls
+            comps[name].macs += c.macs * calls
+            for k, v in c.energy.items():
+                comps[name].energy[k] += v * calls
+        if lm_head == "ternary":    # the vocab x hidden matrix on the array, for the last token of the call
+            M, K = model.config.vocab_size, model.config.hidden
+            part = next((p for p in report.layers if p.name == "LM head (array)"), None) or Part("LM head (array)")
+            if part not in report.layers:
+                report.layers.append(part)
+            for a in ARITHS:
+                ev = kernel_events(cfg, M, K, 1, density=density, arith=a).scaled(calls)
+                part.add(a, ev, cfg)
+                report.total.add(a, ev, cfg)
+            part.macs += M * K * calls
+            report.total.macs += M * K * calls
+    report.step = list(comps.values())
+    report.context, report.kv_bits, report.lm_head = context, kv_bits, lm_head
+    try:
+        report.static_mw = static_mw(cfg)
+    except TernkitError as exc:      # no yosys, or a table without area fields: say so, do not guess
+        report.static_note = f"static power not modelled ({exc})"

@@ -56,7 +56,8 @@ def text(report: SimReport) -> str:
     head = [f"model {report.model} on NPU {cfg.name!r}: {cfg.columns}x{cfg.inputs} ternary select units, fan-in "
             f"{cfg.fan_in} ({cfg.levels} levels), {cfg.acc_bits}-bit acc, {cfg.dataflow.replace('_', '-')}, "
             f"{cfg.clock_ghz:g} GHz, DRAM {cfg.dram_gb_per_s:g} GB/s, tech {cfg.tech.name}",
-            f"workload: {work}, BitLinear layers only; weights "
+            f"workload: {work}, " + ("BitLinear layers, then the whole step" if report.step else "BitLinear layers only")
+            + "; weights "
             + (f"exact ({report.zero_fraction:.1%} zeros)" if report.exact_weights
                else f"statistical ({report.zero_fraction:.0%} zeros assumed)"), ""]
     header = ["part", "cycles", "time us", "util", *(SHORT[c] for c in COMPONENTS), "total uJ", "vs INT8", "vs FP16"]
@@ -68,7 +69,7 @@ def text(report: SimReport) -> str:
                      f"{part.total_pj('int8') / max(part.total_pj(), 1e-30):.2f}x",
                      f"{part.total_pj('fp16') / max(part.total_pj(), 1e-30):.2f}x"])
     t = report.total
-    lines = head + [_table(header, body), "", "energy in uJ; 'vs' = baseline energy / ternary energy (higher = ternary saves more)", ""]
+    lines = head + [_table(header, body), "", "energy in uJ; 'vs' = baseline energy / ternary energy (higher = ternary saves more)"]
     base = [["architecture", "cycles", "time us", "energy uJ", "arithmetic uJ", "DRAM uJ", "adders", "muxes", "multipliers"]]
     area = report.area()
     for a, name in zip(ARITHS, ("ternary adder tree", "INT8 MAC array", "FP16 MAC array")):
@@ -76,12 +77,46 @@ def text(report: SimReport) -> str:
                      _uj(arithmetic_pj(t.energy[a])), _uj(t.energy[a]["DRAM"]), f"{area[a]['adders']:,}",
                      f"{area[a]['muxes']:,}", f"{area[a]['multipliers']:,}"])
     ev = t.events["ternary"]
-    lines += [_table(base[0], base[1:]), "",
-              f"DRAM traffic {ev.dram_bytes / 1e6:,.1f} MB, {ev.dram_bytes / max(ev.dram_min_bytes, 1e-30):.2f}x the "
+    if report.step:
+        lines += ["", *whole_step_text(report)]
+    lines += ["", _table(base[0], base[1:]), "",
+              f"BitLinear DRAM traffic {ev.dram_bytes / 1e6:,.1f} MB, {ev.dram_bytes / max(ev.dram_min_bytes, 1e-30):.2f}x the "
               f"{ev.dram_min_bytes / 1e6:,.1f} MB bound (every weight, activation and output moved once)",
-              f"savings: {report.savings('int8'):.2f}x vs INT8 MAC, {report.savings('fp16'):.2f}x vs FP16 MAC in total "
+              f"BitLinear savings: {report.savings('int8'):.2f}x vs INT8 MAC, {report.savings('fp16'):.2f}x vs FP16 MAC in total "
               f"energy; arithmetic alone {report.savings('int8', True):.1f}x and {report.savings('fp16', True):.1f}x"]
     return "\n".join(lines)
+
+
+def whole_step_text(report: SimReport) -> list[str]:
+    """The whole step by component: the BitLinears on the array, the rest on the vector unit."""
+    cfg, t = report.config, report.total
+    hz = cfg.clock_ghz * 1e9
+    total_pj = report.whole_pj()
+    header = ["component", "cycles", "time us", "DRAM MB", "compute uJ", "SRAM uJ", "DRAM uJ", "total uJ", "share"]
+    e = t.energy["ternary"]
+    on_array = e["select/mult"] + e["adder tree"] + e["accumulator"] + e["registers"]
+    sram = e["weight SRAM"] + e["act SRAM"] + e["output SRAM"]
+    body = [["BitLinears (array)", f"{t.cycles():,}", f"{t.cycles() / hz * 1e6:,.1f}",
+             f"{t.events['ternary'].dram_bytes / 1e6:,.2f}", _uj(on_array), _uj(sram), _uj(e["DRAM"]),
+             _uj(t.total_pj()), f"{t.total_pj() / total_pj:.1%}"]]
+    for c in report.step:
+        body.append([c.name, f"{c.cycles:,.0f}", f"{c.cycles / hz * 1e6:,.1f}", f"{c.dram_bytes / 1e6:,.2f}",
+                     _uj(c.energy["compute"]), _uj(c.energy["SRAM"]), _uj(c.energy["DRAM"]), _uj(c.total_pj),
+                     f"{c.total_pj / total_pj:.1%}"])
+    if report.static_mw is not None:
+        body.append([f"static ({report.static_mw:.2f} mW)", "", "", "", "", "", "", _uj(report.static_pj()),
+                     f"{report.static_pj() / total_pj:.1%}"])
+    body.append(["whole step", f"{report.whole_seconds() * hz:,.0f}", f"{report.whole_seconds() * 1e6:,.1f}",
+                 f"{t.events['ternary'].dram_bytes / 1e6 + sum(c.dram_bytes for c in report.step) / 1e6:,.2f}",
+                 "", "", "", _uj(total_pj), "100%"])
+    return [f"whole step: context {report.context} tokens, KV cache {report.kv_bits}-bit, LM head {report.lm_head}, "
+            f"vector unit {cfg.vector_lanes} lanes (see ternkit/sim/step.py for what each component counts)",
+            _table(header, body), "",
+            f"{report.tokens_per_s():,.2f} tokens/s, {report.tokens_per_j():,.2f} tokens/J, "
+            f"{report.tops_per_w():.3f} effective TOPS/W; whole-step dynamic-energy savings "
+            f"{report.dynamic_pj('int8') / report.dynamic_pj():.2f}x vs INT8 MAC, "
+            f"{report.dynamic_pj('fp16') / report.dynamic_pj():.2f}x vs FP16 MAC (the vector-unit work is the same "
+            f"on all three)", *([report.static_note] if report.static_note else [])]
 
 
 def as_json(report: SimReport) -> str:
@@ -91,6 +126,16 @@ def as_json(report: SimReport) -> str:
         "tech": {"name": cfg.tech.name, "source": cfg.tech.source, "assumptions": cfg.tech.assumptions},
         "zero_fraction": report.zero_fraction, "exact_weights": report.exact_weights,
         "area": report.area(), "rows": rows(report),
+        "whole_step": None if not report.step else {
+            "context": report.context, "kv_bits": report.kv_bits, "lm_head": report.lm_head,
+            "components": [{"name": c.name, "cycles": c.cycles, "dram_MB": c.dram_bytes / 1e6,
+                            **{f"{k}_uJ": v / 1e6 for k, v in c.energy.items()}} for c in report.step],
+            "energy_uJ": report.whole_pj() / 1e6, "seconds": report.whole_seconds(),
+            "tokens_per_s": report.tokens_per_s(), "tokens_per_J": report.tokens_per_j(),
+            "tops_per_w": report.tops_per_w(),
+            "static_mW": report.static_mw, "static_uJ": report.static_pj() / 1e6,
+            "vs_int8": report.dynamic_pj("int8") / report.dynamic_pj(),
+            "vs_fp16": report.dynamic_pj("fp16") / report.dynamic_pj()},
         "savings": {"vs_int8": report.savings("int8"), "vs_fp16": report.savings("fp16"),
                     "arithmetic_vs_int8": report.savings("int8", True), "arithmetic_vs_fp16": report.savings("fp16", True)},
     }, indent=2)

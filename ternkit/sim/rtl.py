@@ -11,6 +11,7 @@ then each tile streams its tokens while the next tile's weights load into the sh
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -163,20 +164,38 @@ def simulate(col: Column, w: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, int
 
 
 def synthesize(col: Column) -> dict[str, int]:
-    """Generic-gate synthesis with yosys: {"cells": .., "transistors": .. (CMOS estimate), "flops": ..}."""
+    """Generic-gate synthesis with yosys: cells, an estimated CMOS transistor count, flip-flops, and the
+    longest combinational path in gates (`ltp -noff`). Cached on disk by the Verilog's hash."""
+    import hashlib
+    import json
+
+    from ternkit.runtime.build import cache_dir
+
+    src_text = verilog(col)
+    cached = cache_dir() / "rtl" / f"{col.name}-{hashlib.sha256(src_text.encode()).hexdigest()[:16]}.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
     _need("yosys")
     with tempfile.TemporaryDirectory(prefix="ternkit-yosys-") as tmp:
         src = Path(tmp) / "column.v"
-        src.write_text(verilog(col))
-        out = _run(["yosys", "-q", "-p", f"read_verilog {src}; synth -flatten -top {col.name}; "
-                    f"tee -o {tmp}/stat.txt stat -tech cmos"], "yosys")
+        src.write_text(src_text)
+        _run(["yosys", "-q", "-p", f"read_verilog {src}; synth -flatten -top {col.name}; "
+              f"tee -o {tmp}/stat.txt stat -tech cmos; tee -o {tmp}/ltp.txt ltp -noff"], "yosys")
         out = (Path(tmp) / "stat.txt").read_text()
+        ltp = (Path(tmp) / "ltp.txt").read_text()
     cells = re.search(r"Number of cells:\s+(\d+)", out)
     trans = re.search(r"Estimated number of transistors:\s+(\d+)", out)
-    if not cells or not trans:
-        raise TernkitError("yosys printed no cell/transistor statistics")
+    depth = re.search(r"Longest topological path in \S+ \(length=(\d+)\)", ltp)
+    if not cells or not trans or not depth:
+        raise TernkitError("yosys printed no cell/transistor/path statistics")
     flops = sum(int(n) for n in re.findall(r"\$_S?DFFE?_\w*\s+(\d+)", out))
-    return {"cells": int(cells.group(1)), "transistors": int(trans.group(1)), "flops": flops}
+    stats = {"cells": int(cells.group(1)), "transistors": int(trans.group(1)), "flops": flops,
+             "depth": int(depth.group(1))}
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp_file = cached.with_suffix(f".{os.getpid()}.tmp")
+    tmp_file.write_text(json.dumps(stats))
+    os.replace(tmp_file, cached)
+    return stats
 
 
 def _run(argv: list[str], what: str) -> str:

@@ -183,6 +183,10 @@ def kernel_events(cfg: NpuConfig, M: int, K: int, N: int, *, w_q: np.ndarray | N
         ev.o_sram_write_bits = M * N * acc_bits
     ev.a_sram_read_bits = mt * K * N * abits
     ev.w_sram_write_bits, ev.a_sram_write_bits = mapping.w_dram * 8, mapping.a_dram * 8
+    # every tile load writes the select units' shadow weight registers and copies them to the active ones
+    ev.reg_bits += 2 * ev.w_sram_read_bits
+    if cfg.stream_decode_weights and N == 1:     # decode weights bypass the weight SRAM
+        ev.w_sram_read_bits = ev.w_sram_write_bits = 0
     ev.dram_bytes = mapping.dram_bytes
     ev.dram_min_bytes = mapping.dram_min
     dram_cycles = math.ceil(ev.dram_bytes / cfg.dram_bytes_per_cycle)

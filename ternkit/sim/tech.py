@@ -28,6 +28,12 @@ class Tech:
     reg_pj_per_bit: float
     sram_pj_per_bit: dict      # KiB -> pJ per bit, interpolated in log2(size)
     dram_pj_per_bit: float
+    # area, leakage and timing (ternkit.sim.area): optional in user tables, required for area reports
+    logic_mtr_per_mm2: float = 0.0      # million transistors a mm2 of standard-cell logic
+    sram_um2_per_bit: float = 0.0       # SRAM bitcell area
+    sram_array_efficiency: float = 0.0  # bitcell area / macro area (periphery, sense amps, decoders)
+    leakage_mw_per_mm2: float = 0.0     # static power a mm2
+    gate_delay_ps: float = 0.0          # delay of one generic gate level on a synthesized path
 
     def int_add(self, bits: float) -> float:
         return _interp(self.int_add_pj, bits)
@@ -53,6 +59,8 @@ def _interp(table: dict, x: float) -> float:
 
 
 TEXT_FIELDS = ("name", "source", "assumptions")
+OPTIONAL_FIELDS = ("logic_mtr_per_mm2", "sram_um2_per_bit", "sram_array_efficiency", "leakage_mw_per_mm2",
+                   "gate_delay_ps")
 TABLE_FIELDS = ("int_add_pj", "int_mult_pj", "sram_pj_per_bit")     # {bits or KiB: pJ}
 
 
@@ -93,7 +101,7 @@ def load_tech(name_or_path: str, overrides: dict | None = None, where: str = "te
     merged = {**(data or {}), **(overrides or {})}
     errors = [f"{where}.overrides.{k}: unknown field (expected one of: {', '.join(sorted(names - set(TEXT_FIELDS)))})"
               for k in (overrides or {}) if k not in names]
-    errors += [f"{path}: missing {k}" for k in sorted(names - set(merged))]
+    errors += [f"{path}: missing {k}" for k in sorted(names - set(merged) - set(OPTIONAL_FIELDS))]
     if errors:
         raise ConfigError("; ".join(errors))
     for k, v in merged.items():
@@ -103,7 +111,7 @@ def load_tech(name_or_path: str, overrides: dict | None = None, where: str = "te
                 errors.append(f"{where}.overrides.{k}: {problem}" if k in (overrides or {}) else f"{path}: {k}: {problem}")
     if errors:
         raise ConfigError("; ".join(errors))
-    tech = Tech(**{k: merged[k] for k in names})
+    tech = Tech(**{k: merged[k] for k in names if k in merged})
     if overrides:
         tech = replace(tech, name=f"{tech.name} (overridden: {', '.join(sorted(overrides))})")
     return tech
