@@ -74,3 +74,27 @@ def test_synthesis_ternary_column_is_smaller_than_the_int8_mac_column():
     assert tern["transistors"] > 0 and tern["flops"] > 0
     # 8 multipliers against 8 muxes: the MAC column is several times larger
     assert mac["transistors"] > 3 * tern["transistors"]
+
+
+def test_area_static_power_and_clock_come_from_synthesis(tmp_path, capsys):
+    from ternkit.cli import main
+    from ternkit.graph import load_model
+    from ternkit.sim import simulate_model
+    from ternkit.sim.area import area_mm2, fmax_ghz
+
+    cfg = npu(8, 2)
+    tern, mac = area_mm2(cfg), area_mm2(cfg, "int8")
+    assert tern["SRAM"] == mac["SRAM"] > 0 and 0 < tern["array logic"] < mac["array logic"]
+    # 384 KiB of 7 nm bitcells (0.027 um2) at 70 % array efficiency
+    assert tern["SRAM"] == pytest.approx(384 * 1024 * 8 * 0.027 / 0.7 / 1e6)
+    assert 0.5 < fmax_ghz(cfg) < 10
+    r = simulate_model(load_model("tiny", with_params=False), cfg, tokens=1, area=True)
+    assert r.static_mw == pytest.approx(tern["total"] * 10.0)
+    assert r.whole_pj() == pytest.approx(r.dynamic_pj() + r.static_mw * 1e-3 * r.whole_seconds() * 1e12)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("base: " + str(DEFAULT_CONFIG) + "\ngrid:\n  array.inputs: [8]\n  array.fan_in: [2, 8]\n"
+                    "  array.columns: [4, 16]\n")
+    png = tmp_path / "front.png"
+    assert main(["sweep", "tiny", "--grid", str(grid), "--area", "-j", "1", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "area mm2" in out and png.read_bytes()[:4] == b"\x89PNG"

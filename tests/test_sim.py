@@ -307,6 +307,10 @@ def test_sweep_cli_and_pareto(tmp_path, capsys):
     assert len(rows) == 4 and any(r["pareto"] == "True" for r in rows)
     pts = [Point((("a", i),), s, e, 0.5) for i, (s, e) in enumerate([(1, 5), (2, 3), (3, 4), (4, 1)])]
     assert [p.settings[0][1] for p in pareto(pts)] == [0, 1, 3]
+    # area as a third objective keeps a slower, hungrier but smaller point
+    pts.append(Point((("a", 4),), 5, 6, 0.5, area=0.1))
+    pts = [p if p.area else Point(p.settings, p.seconds, p.energy_uj, 0.5, area=1.0) for p in pts]
+    assert [p.settings[0][1] for p in pareto(pts, with_area=True)] == [0, 1, 3, 4]
 
 
 def test_npu_lowers_but_refuses_cpu_commands(tmp_path, capsys):

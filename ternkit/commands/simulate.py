@@ -19,6 +19,8 @@ def register(sub) -> None:
                    help="KV-cache precision (default: 3 for a4.8 models, else 16 = BF16)")
     p.add_argument("--lm-head", default="bf16", choices=("bf16", "int8", "ternary"), help="LM head precision (default bf16)")
     p.add_argument("--bitlinear-only", action="store_true", help="model the BitLinear layers only, not the whole step")
+    p.add_argument("--area", action="store_true",
+                   help="area (mm2), static power and the timing-limited clock from yosys synthesis of the column")
     p.add_argument("--out", type=Path, default=None, help="write the results as .json or .csv")
     p.add_argument("--plot", type=Path, default=None, help="write an energy-breakdown chart (.png)")
     p.set_defaults(func=run)
@@ -36,7 +38,7 @@ def run(args) -> int:
     model = load_model(args.model, with_params=args.density is None)
     report = simulate_model(model, cfg, tokens=args.tokens, prefill=args.prefill, density=args.density,
                             whole_step=not args.bitlinear_only, context=args.context, kv_bits=args.kv_bits,
-                            lm_head=args.lm_head)
+                            lm_head=args.lm_head, area=args.area)
     print(text(report))
     if args.out:
         write(report, args.out)

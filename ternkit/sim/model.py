@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from ternkit.errors import TernkitError
-from ternkit.sim.area import static_mw
+from ternkit.sim.area import area_mm2, fmax_ghz, static_mw
 from ternkit.sim.config import NpuConfig, load_npu_config
 from ternkit.sim.step import STEP_COMPONENTS, Component, check_workload, cost, default_kv_bits, step_work
 from ternkit.sim.simulator import (ARITHS, COMPONENTS, DEFAULT_DENSITY, Events, area_proxy, arithmetic_pj, energy,
@@ -52,8 +52,9 @@ class SimReport:
     context: int = 0
     kv_bits: int = 16
     lm_head: str = ""                              # "" when the whole step is not modelled
-    static_mw: float | None = None                 # the ternary array's leakage (ternkit.sim.area)
-    static_note: str = ""                          # why static power is not modelled, when it is not
+    static_mw: float | None = None                 # the ternary array's leakage (ternkit.sim.area), with area=True
+    area_mm2: dict | None = None                   # {"array logic", "SRAM", "total"} (area=True)
+    fmax_ghz: float | None = None                  # the clock the synthesized column's longest path allows
 
     # whole step: the BitLinears (per architecture) plus the vector-unit components (the same for all);
     # static energy only for the ternary array (the MAC arrays' is left out: savings stay conservative)
@@ -118,11 +119,12 @@ def _layer_of(node: str) -> str:
 
 def simulate_model(model, config: NpuConfig | str | None = None, *, tokens: int = 1, prefill: int = 0,
                    density: float | None = None, whole_step: bool = True, context: int = 1024,
-                   kv_bits: int | None = None, lm_head: str = "bf16") -> SimReport:
+                   kv_bits: int | None = None, lm_head: str = "bf16", area: bool = False) -> SimReport:
     """Simulate `tokens` decode steps and a `prefill`-token prompt of a ModelGraph (weights used exactly
     when it has them, else `density` non-zero weights, default 0.69). `whole_step`: also the non-BitLinear
     work, each decode token attending to `context` cached tokens stored in `kv_bits` (default: 3 for
-    a4.8 models, else 16), with an LM head in `lm_head` precision (bf16, int8, ternary)."""
+    a4.8 models, else 16), with an LM head in `lm_head` precision (bf16, int8, ternary). `area`: area,
+    static power and the timing-limited clock from synthesizing the column (needs yosys; cached)."""
     from ternkit.codegen.plan import lower
     from ternkit.codegen.targets import get_target
     cfg = config if isinstance(config, NpuConfig) else load_npu_config(config)
@@ -167,6 +169,8 @@ def simulate_model(model, config: NpuConfig | str | None = None, *, tokens: int 
     report = SimReport(model.name, cfg, tokens, prefill, list(layers.values()), total, zero_fraction, exact)
     if whole_step:
         _add_step(report, model, cfg, dens, context, kv_bits, lm_head)
+    if area:
+        report.area_mm2, report.static_mw, report.fmax_ghz = area_mm2(cfg), static_mw(cfg), fmax_ghz(cfg)
     return report
 
 
@@ -197,7 +201,3 @@ def _add_step(report: SimReport, model, cfg: NpuConfig, density: float, context:
             report.total.macs += M * K * calls
     report.step = list(comps.values())
     report.context, report.kv_bits, report.lm_head = context, kv_bits, lm_head
-    try:
-        report.static_mw = static_mw(cfg)
-    except TernkitError as exc:      # no yosys, or a table without area fields: say so, do not guess
-        report.static_note = f"static power not modelled ({exc})"

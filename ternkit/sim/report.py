@@ -116,7 +116,19 @@ def whole_step_text(report: SimReport) -> list[str]:
             f"{report.tops_per_w():.3f} effective TOPS/W; whole-step dynamic-energy savings "
             f"{report.dynamic_pj('int8') / report.dynamic_pj():.2f}x vs INT8 MAC, "
             f"{report.dynamic_pj('fp16') / report.dynamic_pj():.2f}x vs FP16 MAC (the vector-unit work is the same "
-            f"on all three)", *([report.static_note] if report.static_note else [])]
+            f"on all three)", _area_line(report)]
+
+
+def _area_line(report: SimReport) -> str:
+    if report.area_mm2 is None:
+        return "static power and area: not modelled (--area synthesizes the column with yosys)"
+    a, cfg = report.area_mm2, report.config
+    line = (f"area {a['total']:.3f} mm2 (array logic {a['array logic']:.3f} from the synthesized column, SRAM "
+            f"{a['SRAM']:.3f}; vector unit, control and PHY not included), static {report.static_mw:.2f} mW, "
+            f"the column's longest path allows {report.fmax_ghz:.2f} GHz")
+    if cfg.clock_ghz > report.fmax_ghz:
+        line += f": the configured {cfg.clock_ghz:g} GHz is faster than that, so these times are optimistic"
+    return line
 
 
 def as_json(report: SimReport) -> str:
@@ -133,7 +145,8 @@ def as_json(report: SimReport) -> str:
             "energy_uJ": report.whole_pj() / 1e6, "seconds": report.whole_seconds(),
             "tokens_per_s": report.tokens_per_s(), "tokens_per_J": report.tokens_per_j(),
             "tops_per_w": report.tops_per_w(),
-            "static_mW": report.static_mw, "static_uJ": report.static_pj() / 1e6,
+            "static_mW": report.static_mw, "static_uJ": report.static_pj() / 1e6, "area_mm2": report.area_mm2,
+            "fmax_ghz": report.fmax_ghz,
             "vs_int8": report.dynamic_pj("int8") / report.dynamic_pj(),
             "vs_fp16": report.dynamic_pj("fp16") / report.dynamic_pj()},
         "savings": {"vs_int8": report.savings("int8"), "vs_fp16": report.savings("fp16"),
