@@ -35,7 +35,7 @@ from ternkit.sim.config import NpuConfig
 class Mapping:
     n_tile: int         # tokens a block
     m_block: int        # rows a block (a multiple of the columns)
-    k_chunk: int        # K columns a chunk (a multiple of the inputs, or K)
+    k_chunk: int        # K columns a chunk (a multiple of the inputs); 0: K is not split
     order: str          # "m-outer" (weight blocks outside) | "n-outer" (token blocks outside)
     w_dram: float       # bytes
     a_dram: float
@@ -45,10 +45,6 @@ class Mapping:
     @property
     def dram_bytes(self) -> float:
         return self.w_dram + self.a_dram + self.o_dram
-
-    def describe(self) -> str:
-        split = f", K in chunks of {self.k_chunk}" if self.k_chunk else ""
-        return f"{self.order}, {self.m_block}-row x {self.n_tile}-token blocks{split}"
 
 
 def _powers_of_two_times(unit: int, limit: int) -> list[int]:

@@ -100,9 +100,9 @@ class SimReport:
         return {a: area_proxy(self.config, a) for a in ARITHS}
 
     def summary(self) -> dict[str, str]:
-        """A few headline numbers (for `ternkit run`)."""
+        """A few headline numbers (for `ternkit run`): the BitLinears, then the whole step when modelled."""
         t = self.total
-        return {
+        out = {
             "config": self.config.name,
             "cycles": f"{t.cycles():,}",
             "time": f"{self.seconds() * 1e6:,.1f} us",
@@ -110,6 +110,11 @@ class SimReport:
             "vs INT8 MAC": f"{self.savings('int8'):.2f}x less energy",
             "vs FP16 MAC": f"{self.savings('fp16'):.2f}x less energy ({self.savings('fp16', True):.1f}x arithmetic)",
         }
+        if self.step:
+            out["whole step"] = (f"{self.whole_seconds() * 1e6:,.1f} us, {self.whole_pj() / 1e6:,.3f} uJ, "
+                                 f"{self.tokens_per_s():,.1f} tokens/s, {self.dynamic_pj('int8') / self.dynamic_pj():.2f}x "
+                                 f"/ {self.dynamic_pj('fp16') / self.dynamic_pj():.2f}x less energy than INT8 / FP16 MAC")
+        return out
 
 
 def _layer_of(node: str) -> str:
