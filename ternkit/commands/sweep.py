@@ -28,17 +28,17 @@ def run(args) -> int:
     from ternkit.errors import TernkitError
     from ternkit.graph import load_model
     from ternkit.outputs import check_file
-    from ternkit.sim.report import as_csv, write_atomic
+    from ternkit.sim.report import as_csv, check_out, write_atomic
     from ternkit.sim.sweep import evaluate, load_grid, pareto, plot_front, points
 
     if args.jobs < 1:
         raise TernkitError(f"--jobs must be at least 1, got {args.jobs}")
     if args.out:
         check_file(args.out, "--out")       # before the work: a refusal costs nothing
+    if args.plot:
+        check_out(args.plot, plot=True)
     load_model(args.model, with_params=False)          # a bad model name fails here, once
     base, grid = load_grid(args.grid)
-    if args.plot and args.plot.suffix.lower() != ".png":
-        raise TernkitError(f"--plot {args.plot}: use a .png file name")
     jobs = [(base, s, args.model, args.tokens, args.prefill, args.area) for s in points(grid)]
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
         results = list(tqdm(pool.imap(evaluate, jobs), total=len(jobs), desc="sweep", unit="config"))
