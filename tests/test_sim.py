@@ -376,7 +376,8 @@ def test_prefill_attends_causally_and_computes_logits_once():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"context": -1}, "context must be"), ({"kv_bits": 5}, "kv_bits must be one of"),
+    ({"context": -1}, "context must be"), ({"context": 4096}, "context 4096 exceeds the model's max_seq 256"),
+    ({"kv_bits": 5}, "kv_bits must be one of"),
     ({"lm_head": "fp8"}, "lm_head must be one of")])
 def test_bad_whole_step_workloads_are_refused(kwargs, message):
     with pytest.raises(TernkitError, match=message):

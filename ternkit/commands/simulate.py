@@ -16,7 +16,8 @@ def register(sub) -> None:
     p.add_argument("--prefill", type=int, default=0, help="prompt tokens processed in one call, default 0")
     p.add_argument("--density", type=float, default=None,
                    help="fraction of non-zero weights to assume (default: the model's own, or 0.69 without weights)")
-    p.add_argument("--context", type=non_negative, default=1024, help="KV-cache tokens each decode token attends to (default 1024)")
+    p.add_argument("--context", type=non_negative, default=None,
+                   help="KV-cache tokens each decode token attends to (default: 1024, or the model's max_seq if smaller)")
     p.add_argument("--kv-bits", type=int, default=None, choices=(16, 8, 4, 3),
                    help="KV-cache precision (default: 3 for a4.8 models, else 16 = BF16)")
     p.add_argument("--lm-head", default="bf16", choices=("bf16", "int8", "ternary"), help="LM head precision (default bf16)")

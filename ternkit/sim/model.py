@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ternkit.errors import TernkitError
 from ternkit.sim.area import area_mm2, fmax_ghz, static_mw
 from ternkit.sim.config import NpuConfig, load_npu_config
-from ternkit.sim.step import STEP_COMPONENTS, Component, check_workload, cost, default_kv_bits, step_work
+from ternkit.sim.step import DEFAULT_CONTEXT, STEP_COMPONENTS, Component, check_workload, cost, default_kv_bits, step_work
 from ternkit.sim.simulator import (ARITHS, COMPONENTS, DEFAULT_DENSITY, Events, area_proxy, arithmetic_pj, energy,
                                    kernel_events)
 
@@ -123,11 +123,12 @@ def _layer_of(node: str) -> str:
 
 
 def simulate_model(model, config: NpuConfig | str | None = None, *, tokens: int = 1, prefill: int = 0,
-                   density: float | None = None, whole_step: bool = True, context: int = 1024,
+                   density: float | None = None, whole_step: bool = True, context: int | None = None,
                    kv_bits: int | None = None, lm_head: str = "bf16", area: bool = False) -> SimReport:
     """Simulate `tokens` decode steps and a `prefill`-token prompt of a ModelGraph (weights used exactly
     when it has them, else `density` non-zero weights, default 0.69). `whole_step`: also the non-BitLinear
-    work, each decode token attending to `context` cached tokens stored in `kv_bits` (default: 3 for
+    work, each decode token attending to `context` cached tokens (default min(1024, the model's
+    max_seq); more than max_seq is refused) stored in `kv_bits` (default: 3 for
     a4.8 models, else 16), with an LM head in `lm_head` precision (bf16, int8, ternary). `area`: area,
     static power and the timing-limited clock from synthesizing the column (needs yosys; cached)."""
     from ternkit.codegen.plan import lower
@@ -138,8 +139,12 @@ def simulate_model(model, config: NpuConfig | str | None = None, *, tokens: int 
     if density is not None and not 0 <= density <= 1:
         raise TernkitError(f"density must be in [0, 1] (the fraction of non-zero weights), got {density}")
     kv_bits = default_kv_bits(model) if kv_bits is None else kv_bits
+    max_seq = model.config.max_seq
+    context = min(DEFAULT_CONTEXT, max_seq) if context is None else context
     if whole_step:
         check_workload(context, kv_bits, lm_head)
+        if context > max_seq:
+            raise TernkitError(f"context {context} exceeds the model's max_seq {max_seq}")
     exact = model.params is not None and density is None
     dens = DEFAULT_DENSITY if density is None else density
     layers: dict[str, Part] = {}

@@ -34,6 +34,7 @@ from ternkit.sim.config import NpuConfig
 
 LM_HEADS = {"bf16": 16, "int8": 8, "ternary": 2}     # LM head precision -> weight bits in DRAM
 KV_BITS = (16, 8, 4, 3)
+DEFAULT_CONTEXT = 1024
 EXP_OPS = 4
 SOFTMAX_OPS = EXP_OPS + 2
 STEP_COMPONENTS = ("embedding", "norms", "quantize/dequantize", "RoPE/residual/activation", "attention (KV)",
