@@ -233,6 +233,8 @@ def test_arithmetic_saving_vs_the_papers_7nm_figure():
     ({"array": {"inputs": 64, "fan_in": 4, "acc_bits": 14}}, "array.acc_bits: must be at least the adder-tree root width 15"),
     ({"array": {"inputs": 1, "fan_in": 2}}, "array.inputs: must be a power of fan_in (2), at least fan_in"),
     ({"array": {"inputs": 1 << 20, "fan_in": 2}}, "array.inputs: must be at most 65536"),
+    ({"dram": {"preset": "ddr9"}}, "dram.preset: must be one of ddr3, hbm, lpddr4, got 'ddr9'"),
+    ({"dram": {"preset": "hbm"}, "tech": {"overrides": {"dram_pj_per_bit": 2}}}, "dram.preset: conflicts with tech"),
 ])
 def test_bad_npu_configs_name_the_field(patch, message):
     with pytest.raises(ConfigError) as e:
@@ -272,6 +274,12 @@ def test_equal_decode_and_prefill_counts_are_not_merged():
 def test_density_outside_0_1_is_refused_by_the_api(density):
     with pytest.raises(TernkitError, match="density must be in"):
         simulate_model(load_model("tiny", with_params=False), tokens=1, density=density)
+
+
+def test_dram_presets_set_the_energy_and_cite_it():
+    cfg = config_from_dict({**BASE, "dram": {"gb_per_s": 25.6, "preset": "lpddr4"}}, "p")
+    assert cfg.tech.dram_pj_per_bit == 13.0 and "lpddr4" in cfg.tech.name and "Ha" in cfg.tech.source
+    assert config_from_dict({**BASE, "dram": {"preset": "hbm"}}, "h").tech.dram_pj_per_bit == 7.0
 
 
 def test_tech_overrides_apply():

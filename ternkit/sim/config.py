@@ -11,7 +11,7 @@ buffers:                           # on-chip SRAM: size, port width, banks (bits
   weight:     {kib: 256, width_bits: 256, banks: 4}
   activation: {kib: 64,  width_bits: 256, banks: 2}
   output:     {kib: 64,  width_bits: 256, banks: 2}
-dram: {gb_per_s: 25.6}
+dram: {gb_per_s: 25.6}             # optional preset: ddr3 | lpddr4 | hbm pJ/bit (ternkit/sim/dram.py)
 vector: {lanes: 64}                # BF16 vector unit: norms, softmax, attention, (de)quantize, LM head
 stream_decode_weights: false       # decode weights go DRAM -> select-unit registers, past the weight SRAM
 tech: {table: bitnet-7nm, overrides: {dram_pj_per_bit: 15.0}}
@@ -27,6 +27,7 @@ from typing import Any
 
 from ternkit.errors import ConfigError
 from ternkit.graph.config import _Reader as _GraphReader
+from ternkit.sim.dram import DRAM_PRESETS, preset_names
 from ternkit.sim.tech import Tech, load_tech, tech_names
 from ternkit.yamlio import read_yaml
 
@@ -152,9 +153,15 @@ def config_from_dict(data: Any, source: str = "<dict>") -> NpuConfig:
         b = r.mapping(bufs.get(key), f"buffers.{key}", {"kib", "width_bits", "banks"})
         made[key] = Buffer(r.pos_float(b, "kib", f"buffers.{key}", kib), r.pos_int(b, "width_bits", f"buffers.{key}", width),
                            r.pos_int(b, "banks", f"buffers.{key}", banks))
-    dram = r.mapping(d.get("dram"), "dram", {"gb_per_s"})
+    dram = r.mapping(d.get("dram"), "dram", {"gb_per_s", "preset"})
     tech_d = r.mapping(d.get("tech"), "tech", {"table", "overrides"})
     overrides = r.mapping(tech_d.get("overrides"), "tech.overrides", set(_tech_fields()))
+    preset = dram.get("preset")
+    if preset is not None and preset not in DRAM_PRESETS:
+        r.fail("dram.preset", f"must be one of {', '.join(preset_names())}, got {preset!r}")
+        preset = None
+    elif preset is not None and "dram_pj_per_bit" in overrides:
+        r.fail("dram.preset", "conflicts with tech.overrides.dram_pj_per_bit: set one of them")
     cfg = dict(
         name=str(d.get("name", Path(source).stem)), clock_ghz=r.pos_float(d, "clock_ghz", "", 1.0),
         columns=columns, inputs=inputs, fan_in=fan_in, acc_bits=acc_bits,
@@ -172,8 +179,13 @@ def config_from_dict(data: Any, source: str = "<dict>") -> NpuConfig:
         r.fail("tech.table", f"must be one of {', '.join(tech_names())} or a path, got {table!r}")
     if r.errors:
         raise ConfigError(f"{source}: invalid NPU config: " + "; ".join(r.errors))
+    if preset is not None:     # the preset's energy, named in the table's name and source
+        overrides = {**overrides, "dram_pj_per_bit": DRAM_PRESETS[preset][0]}
     try:
         tech = load_tech(table, overrides, "tech")
+        if preset is not None:
+            tech = replace(tech, name=f"{tech.name.split(' (overridden')[0]} + {preset} DRAM",
+                           source=f"{tech.source} DRAM ({preset}): {DRAM_PRESETS[preset][1]}.")
     except ConfigError as exc:
         raise ConfigError(f"{source}: invalid NPU config: {exc}") from None
     return NpuConfig(tech=tech, **cfg)
