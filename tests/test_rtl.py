@@ -22,9 +22,9 @@ pytestmark = pytest.mark.skipif(not all(shutil.which(t) for t in ("iverilog", "v
 BASE = read_yaml(DEFAULT_CONFIG)
 
 
-def npu(inputs: int, fan_in: int, acc_bits: int = 24):
-    return config_from_dict({**BASE, "array": {"columns": 4, "inputs": inputs, "fan_in": fan_in, "acc_bits": acc_bits}},
-                            f"{inputs}x{fan_in}")
+def npu(inputs: int, fan_in: int, acc_bits: int = 24, per: int = 1):
+    return config_from_dict({**BASE, "array": {"columns": 4, "inputs": inputs, "fan_in": fan_in, "acc_bits": acc_bits,
+                                               "levels_per_stage": per}}, f"{inputs}x{fan_in}/{per}")
 
 
 @st.composite
@@ -41,12 +41,12 @@ def problem(draw):
     return w, x
 
 
-@pytest.mark.parametrize("inputs, fan_in", [(8, 2), (16, 4)])
-@settings(max_examples=8, deadline=None)
+@pytest.mark.parametrize("inputs, fan_in, per", [(8, 2, 1), (16, 4, 1), (16, 2, 3)])   # per: tree levels a stage
+@settings(max_examples=6, deadline=None)
 @given(p=problem())
-def test_rtl_column_is_bit_exact_and_cycle_exact(inputs, fan_in, p):
+def test_rtl_column_is_bit_exact_and_cycle_exact(inputs, fan_in, per, p):
     w, x = p
-    cfg = npu(inputs, fan_in)
+    cfg = npu(inputs, fan_in, per=per)
     want = ternary_matmul(x, w)
     _, ev = cmodel.run(one_column_config(cfg), w, x)
     for kind in ("ternary", "int8"):
@@ -88,6 +88,9 @@ def test_area_static_power_and_clock_come_from_synthesis(tmp_path, capsys):
     # 384 KiB of 7 nm bitcells (0.027 um2) at 70 % array efficiency
     assert tern["SRAM"] == pytest.approx(384 * 1024 * 8 * 0.027 / 0.7 / 1e6)
     assert 0.5 < fmax_ghz(cfg) < 10
+    # a 32-input tree with no register inside (5 levels a stage): fewer flip-flops, a longer path
+    piped, flat = npu(32, 2), npu(32, 2, per=5)
+    assert fmax_ghz(flat) < fmax_ghz(piped) and area_mm2(flat)["array logic"] < area_mm2(piped)["array logic"]
     r = simulate_model(load_model("tiny", with_params=False), cfg, tokens=1, area=True)
     assert r.static_mw == pytest.approx(tern["total"] * 10.0)
     assert r.whole_pj() == pytest.approx(r.dynamic_pj() + r.static_mw * 1e-3 * r.whole_seconds() * 1e12)

@@ -54,6 +54,7 @@ CONFIGS["ws-m-outer"] = {**small(), "buffers": {"weight": {"kib": 0.05, "width_b
                                                 "activation": {"kib": 1, "width_bits": 32, "banks": 1},
                                                 "output": {"kib": 0.01, "width_bits": 64, "banks": 1}}}
 CONFIGS["os-tiny-buffers"] = {**small(), "buffers": TINY_BUFFERS, "dataflow": "output_stationary"}
+CONFIGS["ws-two-levels-a-stage"] = small(levels_per_stage=2)   # 3 levels, registers after levels 2 and 3
 CONFIGS["ws-streamed-decode"] = {**small(), "stream_decode_weights": True}   # one-token kernels bypass the weight SRAM
 
 

@@ -3,7 +3,7 @@
 ```yaml
 name: default
 clock_ghz: 1.0
-array: {columns: 64, inputs: 64, fan_in: 4, acc_bits: 24, zero_gating: true}
+array: {columns: 64, inputs: 64, fan_in: 4, acc_bits: 24, zero_gating: true, levels_per_stage: 1}
 dataflow: weight_stationary        # or output_stationary
 double_buffering: true
 weight_bits: 2                     # packed ternary code width in SRAM/DRAM (2: i2 codes)
@@ -71,15 +71,24 @@ class NpuConfig:
     tech: Tech
     vector_lanes: int = 64             # vector-unit operations a cycle (a MAC is one)
     stream_decode_weights: bool = False
+    levels_per_stage: int = 1          # adder-tree levels between pipeline registers (the root is always registered)
 
     @property
     def levels(self) -> int:
         return round(math.log(self.inputs, self.fan_in))
 
+    def registered(self, level: int) -> bool:
+        """Is tree level `level` (1-based) followed by a pipeline register?"""
+        return level % self.levels_per_stage == 0 or level == self.levels
+
+    @property
+    def tree_stages(self) -> int:
+        return sum(self.registered(lv) for lv in range(1, self.levels + 1))
+
     @property
     def pipeline_depth(self) -> int:
-        """Select stage + one register stage a tree level + the accumulator."""
-        return self.levels + 2
+        """Select stage + the tree's register stages + the accumulator."""
+        return self.tree_stages + 2
 
     @property
     def root_bits(self) -> int:
@@ -128,7 +137,8 @@ def config_from_dict(data: Any, source: str = "<dict>") -> NpuConfig:
     d = r.mapping(data, "", top)
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{source}: the NPU config must be a YAML mapping")
-    arr = r.mapping(d.get("array"), "array", {"columns", "inputs", "fan_in", "acc_bits", "zero_gating"})
+    arr = r.mapping(d.get("array"), "array", {"columns", "inputs", "fan_in", "acc_bits", "zero_gating",
+                                              "levels_per_stage"})
     columns = r.pos_int(arr, "columns", "array", 64)
     inputs = r.pos_int(arr, "inputs", "array", 64)
     fan_in = r.pos_int(arr, "fan_in", "array", 4)
@@ -173,6 +183,7 @@ def config_from_dict(data: Any, source: str = "<dict>") -> NpuConfig:
         dram_gb_per_s=r.pos_float(dram, "gb_per_s", "dram", 25.6),
         vector_lanes=r.pos_int(r.mapping(d.get("vector"), "vector", {"lanes"}), "lanes", "vector", 64),
         stream_decode_weights=r.boolean(d, "stream_decode_weights", "", False),
+        levels_per_stage=r.pos_int(arr, "levels_per_stage", "array", 1),
     )
     table = tech_d.get("table", "bitnet-7nm")
     if not isinstance(table, str):

@@ -39,10 +39,20 @@ class Column:
     inputs: int
     fan_in: int
     acc_bits: int
+    levels_per_stage: int = 1   # tree levels between pipeline registers (the root is always registered)
 
     @property
     def levels(self) -> int:
         return round(math.log(self.inputs, self.fan_in))
+
+    @property
+    def registered(self) -> list[bool]:
+        """Per tree level (index 0 = level 1): is it followed by a register?"""
+        return [lv % self.levels_per_stage == 0 or lv == self.levels for lv in range(1, self.levels + 1)]
+
+    @property
+    def stages(self) -> int:
+        return sum(self.registered)
 
     @property
     def wbits(self) -> int:
@@ -56,18 +66,19 @@ class Column:
 
     @property
     def name(self) -> str:
-        return f"{self.kind}_column_{self.inputs}x{self.fan_in}"
+        per = f"_p{self.levels_per_stage}" if self.levels_per_stage > 1 else ""
+        return f"{self.kind}_column_{self.inputs}x{self.fan_in}{per}"
 
     @property
     def depth(self) -> int:
-        return self.levels + 2
+        return self.stages + 2
 
 
 def column_of(cfg: NpuConfig, kind: str = "ternary") -> Column:
     """The column of `cfg`; the INT8 MAC column accumulates in 32 bits, as the simulator's baseline."""
     if kind not in KINDS:
         raise TernkitError(f"column kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    return Column(kind, cfg.inputs, cfg.fan_in, cfg.acc_bits if kind == "ternary" else 32)
+    return Column(kind, cfg.inputs, cfg.fan_in, cfg.acc_bits if kind == "ternary" else 32, cfg.levels_per_stage)
 
 
 def one_column_config(cfg: NpuConfig) -> NpuConfig:
@@ -82,7 +93,8 @@ def one_column_config(cfg: NpuConfig) -> NpuConfig:
 def verilog(col: Column) -> str:
     acc_max = 2 ** (col.acc_bits - 1) - 1
     return render("rtl/column.v.j2", name=col.name, ternary=col.kind == "ternary", inputs=col.inputs,
-                  fan_in=col.fan_in, levels=col.levels, widths=col.widths, wbits=col.wbits, acc_bits=col.acc_bits,
+                  fan_in=col.fan_in, levels=col.levels, stages=col.stages, registered=col.registered,
+                  widths=col.widths, wbits=col.wbits, acc_bits=col.acc_bits,
                   acc_max=acc_max, acc_min=-acc_max - 1, tag_bits=TAG_BITS)
 
 
@@ -148,7 +160,7 @@ def simulate(col: Column, w: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, int
         (d / "column.v").write_text(verilog(col))
         (d / "tb.v").write_text(render("rtl/testbench.v.j2", name=col.name, word_bits=word_bits, cycles=len(words),
                                        tokens=x.shape[0], tag_bits=TAG_BITS, acc_bits=col.acc_bits,
-                                       inputs=col.inputs, wbits=col.wbits, levels=col.levels,
+                                       inputs=col.inputs, wbits=col.wbits, levels=col.stages,
                                        stimulus=str(d / "stim.hex")))
         _run(["iverilog", "-g2005", "-Wall", "-o", str(d / "sim"), str(d / "tb.v"), str(d / "column.v")], "iverilog")
         out = _run(["vvp", "-n", str(d / "sim")], "vvp")

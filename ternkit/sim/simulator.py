@@ -224,14 +224,15 @@ def arithmetic_pj(e: dict[str, float]) -> float:
 
 
 def stage_bits(cfg: NpuConfig, arith: str = "ternary") -> int:
-    """Pipeline register bits of one column (select/multiply stage + every tree level), without the
+    """Pipeline register bits of one column (select/multiply stage + the registered tree levels), without the
     accumulator: ternary inputs are 9-bit (negated int8), int8 products 16-bit, both growing by
     log2(fan_in) a level; fp16 stays 16-bit."""
     F, I = cfg.fan_in, cfg.inputs
+    levels = [lv for lv in range(1, cfg.levels + 1) if cfg.registered(lv)]   # only the registered levels
     if arith == "ternary":
-        return I * 9 + sum((I // F ** lv) * cfg.level_bits(lv) for lv in range(1, cfg.levels + 1))
+        return I * 9 + sum((I // F ** lv) * cfg.level_bits(lv) for lv in levels)
     grow = int(math.log2(F)) if arith == "int8" else 0
-    return I * 16 + sum((I // F ** lv) * (16 + lv * grow) for lv in range(1, cfg.levels + 1))
+    return I * 16 + sum((I // F ** lv) * (16 + lv * grow) for lv in levels)
 
 
 def area_proxy(cfg: NpuConfig, arith: str = "ternary") -> dict[str, int]:
