@@ -55,11 +55,15 @@ class SimReport:
     static_mw: float | None = None                 # the ternary array's leakage (ternkit.sim.area), with area=True
     area_mm2: dict | None = None                   # {"array logic", "SRAM", "total"} (area=True)
     fmax_ghz: float | None = None                  # the clock the synthesized column's longest path allows
+    head: Part | None = None                       # a ternary LM head on the array (not among the BitLinears)
 
     # whole step: the BitLinears (per architecture) plus the vector-unit components (the same for all);
     # static energy only for the ternary array (the MAC arrays' is left out: savings stay conservative)
+    def _array_parts(self) -> list[Part]:
+        return [self.total] + ([self.head] if self.head else [])
+
     def dynamic_pj(self, arith: str = "ternary") -> float:
-        return self.total.total_pj(arith) + sum(c.total_pj for c in self.step)
+        return sum(p.total_pj(arith) for p in self._array_parts()) + sum(c.total_pj for c in self.step)
 
     def static_pj(self) -> float:
         return (self.static_mw or 0.0) * 1e-3 * self.whole_seconds() * 1e12
@@ -68,10 +72,11 @@ class SimReport:
         return self.dynamic_pj(arith) + (self.static_pj() if arith == "ternary" else 0.0)
 
     def whole_seconds(self, arith: str = "ternary") -> float:
-        return (self.total.cycles(arith) + sum(c.cycles for c in self.step)) / (self.config.clock_ghz * 1e9)
+        cycles = sum(p.cycles(arith) for p in self._array_parts()) + sum(c.cycles for c in self.step)
+        return cycles / (self.config.clock_ghz * 1e9)
 
     def whole_macs(self) -> float:
-        return self.total.macs + sum(c.macs for c in self.step)
+        return sum(p.macs for p in self._array_parts()) + sum(c.macs for c in self.step)
 
     def tokens_per_s(self, arith: str = "ternary") -> float:
         return (self.tokens + self.prefill) / self.whole_seconds(arith)
@@ -200,14 +205,9 @@ def _add_step(report: SimReport, model, cfg: NpuConfig, density: float, context:
                 comps[name].energy[k] += v * calls
         if lm_head == "ternary":    # the vocab x hidden matrix on the array, for the last token of the call
             M, K = model.config.vocab_size, model.config.hidden
-            part = next((p for p in report.layers if p.name == "LM head (array)"), None) or Part("LM head (array)")
-            if part not in report.layers:
-                report.layers.append(part)
+            report.head = report.head or Part("LM head (array)")
             for a in ARITHS:
-                ev = kernel_events(cfg, M, K, 1, density=density, arith=a).scaled(calls)
-                part.add(a, ev, cfg)
-                report.total.add(a, ev, cfg)
-            part.macs += M * K * calls
-            report.total.macs += M * K * calls
+                report.head.add(a, kernel_events(cfg, M, K, 1, density=density, arith=a).scaled(calls), cfg)
+            report.head.macs += M * K * calls
     report.step = list(comps.values())
     report.context, report.kv_bits, report.lm_head = context, kv_bits, lm_head

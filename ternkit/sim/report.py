@@ -99,14 +99,23 @@ def whole_step_text(report: SimReport) -> list[str]:
              f"{t.events['ternary'].dram_bytes / 1e6:,.2f}", _uj(on_array), _uj(sram), _uj(e["DRAM"]),
              _uj(t.total_pj()), f"{t.total_pj() / total_pj:.1%}"]]
     for c in report.step:
-        body.append([c.name, f"{c.cycles:,.0f}", f"{c.cycles / hz * 1e6:,.1f}", f"{c.dram_bytes / 1e6:,.2f}",
-                     _uj(c.energy["compute"]), _uj(c.energy["SRAM"]), _uj(c.energy["DRAM"]), _uj(c.total_pj),
-                     f"{c.total_pj / total_pj:.1%}"])
+        cycles, dram, comp, sram_pj, dram_pj = c.cycles, c.dram_bytes, c.energy["compute"], c.energy["SRAM"], c.energy["DRAM"]
+        if c.name == "LM head" and report.head:       # a ternary head: its matrix ran on the array
+            h, he = report.head, report.head.energy["ternary"]
+            cycles += h.cycles()
+            dram += h.events["ternary"].dram_bytes
+            comp += he["select/mult"] + he["adder tree"] + he["accumulator"] + he["registers"]
+            sram_pj += he["weight SRAM"] + he["act SRAM"] + he["output SRAM"]
+            dram_pj += he["DRAM"]
+        pj = comp + sram_pj + dram_pj
+        body.append([c.name + (" (array)" if c.name == "LM head" and report.head else ""), f"{cycles:,.0f}",
+                     f"{cycles / hz * 1e6:,.1f}", f"{dram / 1e6:,.2f}", _uj(comp), _uj(sram_pj), _uj(dram_pj), _uj(pj),
+                     f"{pj / total_pj:.1%}"])
     if report.static_mw is not None:
         body.append([f"static ({report.static_mw:.2f} mW)", "", "", "", "", "", "", _uj(report.static_pj()),
                      f"{report.static_pj() / total_pj:.1%}"])
     body.append(["whole step", f"{report.whole_seconds() * hz:,.0f}", f"{report.whole_seconds() * 1e6:,.1f}",
-                 f"{t.events['ternary'].dram_bytes / 1e6 + sum(c.dram_bytes for c in report.step) / 1e6:,.2f}",
+                 f"{(t.events['ternary'].dram_bytes + sum(c.dram_bytes for c in report.step) + (report.head.events['ternary'].dram_bytes if report.head else 0)) / 1e6:,.2f}",
                  "", "", "", _uj(total_pj), "100%"])
     return [f"whole step: context {report.context} tokens, KV cache {report.kv_bits}-bit, LM head {report.lm_head}, "
             f"vector unit {cfg.vector_lanes} lanes (see ternkit/sim/step.py for what each component counts)",
