@@ -33,7 +33,7 @@ expectation `sum p - 1 + prod(1 - p)` is exactly `max(c - 1, 0)`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -73,19 +73,21 @@ class Events:
     def cycles(self) -> int:
         return self.cycles_compute + self.cycles_fill + self.cycles_sram_stall + self.cycles_dram_stall
 
+    def _items(self):
+        return ((f.name, getattr(self, f.name)) for f in fields(self))   # shallow: asdict deep-copies
+
     def scaled(self, k: float) -> "Events":
-        d = {name: (v * k if not isinstance(v, list) else [a * k for a in v]) for name, v in asdict(self).items()}
-        return Events(**d)
+        return Events(**{name: (v * k if not isinstance(v, list) else [a * k for a in v]) for name, v in self._items()})
 
     def __add__(self, other: "Events") -> "Events":
-        a, b = asdict(self), asdict(other)
         out = {}
-        for k in a:
-            if isinstance(a[k], list):
-                n = max(len(a[k]), len(b[k]))
-                out[k] = [(a[k][i] if i < len(a[k]) else 0) + (b[k][i] if i < len(b[k]) else 0) for i in range(n)]
+        for k, a in self._items():
+            b = getattr(other, k)
+            if isinstance(a, list):
+                n = max(len(a), len(b))
+                out[k] = [(a[i] if i < len(a) else 0) + (b[i] if i < len(b) else 0) for i in range(n)]
             else:
-                out[k] = a[k] + b[k]
+                out[k] = a + b
         return Events(**out)
 
 
