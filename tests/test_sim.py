@@ -234,6 +234,7 @@ def test_arithmetic_saving_vs_the_papers_7nm_figure():
     ({"array": {"inputs": 64, "fan_in": 4, "acc_bits": 14}}, "array.acc_bits: must be at least the adder-tree root width 15"),
     ({"array": {"inputs": 1, "fan_in": 2}}, "array.inputs: must be a power of fan_in (2), at least fan_in"),
     ({"array": {"inputs": 1 << 20, "fan_in": 2}}, "array.inputs: must be at most 65536"),
+    ({"tech": {"overrides": {"sram_array_efficiency": 1.5}}}, "sram_array_efficiency: is a fraction of the macro"),
     ({"dram": {"preset": "ddr9"}}, "dram.preset: must be one of ddr3, hbm, lpddr4, got 'ddr9'"),
     ({"dram": {"preset": "hbm"}, "tech": {"overrides": {"dram_pj_per_bit": 2}}}, "dram.preset: conflicts with tech"),
 ])

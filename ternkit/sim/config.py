@@ -190,15 +190,14 @@ def config_from_dict(data: Any, source: str = "<dict>") -> NpuConfig:
         r.fail("tech.table", f"must be one of {', '.join(tech_names())} or a path, got {table!r}")
     if r.errors:
         raise ConfigError(f"{source}: invalid NPU config: " + "; ".join(r.errors))
-    if preset is not None:     # the preset's energy, named in the table's name and source
-        overrides = {**overrides, "dram_pj_per_bit": DRAM_PRESETS[preset][0]}
     try:
         tech = load_tech(table, overrides, "tech")
-        if preset is not None:
-            tech = replace(tech, name=f"{tech.name.split(' (overridden')[0]} + {preset} DRAM",
-                           source=f"{tech.source} DRAM ({preset}): {DRAM_PRESETS[preset][1]}.")
     except ConfigError as exc:
         raise ConfigError(f"{source}: invalid NPU config: {exc}") from None
+    if preset is not None:     # the preset's energy, named in the table's name and source
+        pj, cite = DRAM_PRESETS[preset]
+        tech = replace(tech, dram_pj_per_bit=pj, name=f"{tech.name} + {preset} DRAM",
+                       source=f"{tech.source} DRAM ({preset}, {pj} pJ/bit): {cite}.")
     return NpuConfig(tech=tech, **cfg)
 
 

@@ -80,6 +80,8 @@ def _bad_value(field: str, v) -> str:
         if not all(_number(e) for e in v.values()):
             return f"energies must be finite non-negative numbers, got {v!r}"
         return ""
+    if field == "sram_array_efficiency" and _number(v) and v > 1:
+        return f"is a fraction of the macro area, at most 1, got {v!r}"
     return "" if _number(v) else f"energies must be finite non-negative numbers, got {v!r}"
 
 
