@@ -1,7 +1,10 @@
 """The generated C cycle model of an NPU config (template `ternkit/templates/npu/model.c.j2`), built
 with cffi: it computes y through the adder-tree structure with the saturating accumulator and counts
 every event (including DRAM traffic and stalls, by the mapper's loop order and the buffers' fits), so
-both its outputs and its counts can be checked against the reference and the analytic simulator."""
+both its outputs and its counts can be checked against the reference and the analytic simulator.
+`run_step` does the same for the rest of a transformer step on the vector unit (`npu/step.c.j2`):
+it walks every layer, token, head, position and element and counts what `ternkit.sim.step` computes
+in closed form."""
 
 from __future__ import annotations
 
@@ -62,3 +65,29 @@ def run(cfg: NpuConfig, w_q: np.ndarray, x_q: np.ndarray, mapping: Mapping | Non
     events = Events(**{k: got[k] for k in SCALARS}, dram_bytes=got["dram_bits"] / 8, dram_min_bytes=mapping.dram_min,
                     tree_adds=[got[f"tree_adds_{lv}"] for lv in range(1, cfg.levels + 1)])
     return y, events
+
+
+STEP_CDEF = ("int step_run(int32_t n_layers, const int32_t *heads, const int32_t *kv_heads, const int32_t *head_dim,"
+             " const int32_t *ffn, int64_t hidden, int64_t vocab, int32_t subln, int64_t tokens, int64_t context,"
+             " int32_t kv_bits, int32_t lm_head_bits, int32_t prefill, uint64_t *ev);")
+STEP_COUNTERS = ("ops", "macs", "int8_macs", "dram_bits", "sram_bits", "cycles")
+
+
+def run_step(cfg: NpuConfig, model, tokens: int, context: int, kv_bits: int, lm_head: str,
+             prefill: bool) -> dict[str, dict[str, int]]:
+    """{component: {counter: count}} of one call, as the C loop nest counts it."""
+    from ternkit.sim.step import LM_HEADS, SOFTMAX_OPS, STEP_COMPONENTS
+
+    src = render("npu/step.c.j2", lanes=cfg.vector_lanes, dram_bytes_per_cycle=repr(float(cfg.dram_bytes_per_cycle)),
+                 softmax_ops=SOFTMAX_OPS)
+    mod = build_module("npu_step", STEP_CDEF, src, flags=("-O2", "-Wall", "-Wextra", "-Werror"))
+    c = model.config
+    layers = [(la.attention.heads, la.attention.kv_heads, la.attention.head_dim, la.ffn.hidden) for la in c.layers]
+    cols = [np.ascontiguousarray(np.array(col, dtype=np.int32)) for col in zip(*layers)]
+    ev = np.zeros(len(STEP_COMPONENTS) * len(STEP_COUNTERS), dtype=np.uint64)
+    ffi = mod.ffi
+    mod.lib.step_run(len(layers), *(ffi.from_buffer("int32_t[]", col) for col in cols), c.hidden, c.vocab_size,
+                     int(c.subln), tokens, context, kv_bits, LM_HEADS[lm_head], int(prefill),
+                     ffi.from_buffer("uint64_t[]", ev))
+    grid = ev.reshape(len(STEP_COMPONENTS), len(STEP_COUNTERS))
+    return {name: dict(zip(STEP_COUNTERS, (int(v) for v in row))) for name, row in zip(STEP_COMPONENTS, grid)}

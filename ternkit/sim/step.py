@@ -108,7 +108,7 @@ def step_work(model, tokens: int, context: int, kv_bits: int, lm_head: str, pref
         work["RoPE/residual/activation"] += Work(ops=(3 * (q_dim + kv_dim) + 2 * d + 2 * f.hidden) * tokens)
         # attention: positions attended, KV bytes read and written
         scores = tokens * (tokens + 1) / 2 if prefill else tokens * context
-        kv_read = (tokens if prefill else context) * 2 * kv_dim
+        kv_read = (tokens if prefill else tokens * context) * 2 * kv_dim
         dequant = kv_read if kv_bits < 16 else 0
         kv_bytes = (kv_read + tokens * 2 * kv_dim) * kv_bits / 8
         work["attention (KV)"] += Work(ops=dequant, macs=2 * a.heads * a.head_dim * scores, dram_bytes=kv_bytes,
