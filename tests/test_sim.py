@@ -405,13 +405,20 @@ def test_simulate_cli_whole_step_flags(capsys):
 
 @pytest.mark.parametrize("model_name, kv_bits, lm_head, prefill, tokens, context", [
     ("tiny", 16, "bf16", False, 1, 37), ("tiny-a4.8", 3, "int8", False, 1, 200), ("tiny", 8, "ternary", True, 13, 0),
-    ("tiny-v1", 4, "bf16", True, 1, 0), ("tiny", 16, "int8", False, 1, 0)])
+    ("tiny-v1", 4, "bf16", True, 1, 0), ("tiny", 16, "int8", False, 1, 0), ("tiny-no-subln", 16, "bf16", False, 1, 9)])
 def test_step_c_model_counts_what_the_closed_form_computes(model_name, kv_bits, lm_head, prefill, tokens, context):
     """The vector-unit components: a C loop over every layer, token, head, position and element
     against ternkit.sim.step's closed form, counter by counter and cycle by cycle."""
     from ternkit.sim.step import cost, step_work
 
-    model = load_model(model_name, with_params=False)
+    if model_name == "tiny-no-subln":
+        from dataclasses import replace
+
+        from ternkit.graph.model import build_graph
+
+        model = build_graph(replace(load_model("tiny", with_params=False).config, subln=False))
+    else:
+        model = load_model(model_name, with_params=False)
     cfg = config_from_dict({**small(), "vector": {"lanes": 7}, "dram": {"gb_per_s": 3.3}}, "v")
     got = cmodel.run_step(cfg, model, tokens, context, kv_bits, lm_head, prefill)
     for name, work in step_work(model, tokens, context, kv_bits, lm_head, prefill).items():
