@@ -297,6 +297,10 @@ def test_simulate_cli_writes_json_csv_png(tmp_path, capsys):
     assert "layer 0" in out and "total" in out and "INT8 MAC array" in out and "FP16 MAC array" in out
     data = json.loads(js.read_text())
     assert data["tech"]["name"] == "horowitz-45nm" and data["rows"][-1]["part"] == "total"
+    step = data["whole_step"]
+    assert step["components"][0]["name"] == "BitLinears (array)" and len(step["components"]) == 8
+    assert sum(sum(c[f"{k}_uJ"] for k in ("compute", "SRAM", "DRAM")) for c in step["components"]) == pytest.approx(
+        step["energy_uJ"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["simulate", "tiny", "--out", str(cs)]) == 0
     rows = list(csv.DictReader(cs.open()))

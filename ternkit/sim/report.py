@@ -86,37 +86,43 @@ def text(report: SimReport) -> str:
     return "\n".join(lines)
 
 
+def _array_row(name: str, part) -> dict:
+    e = part.energy["ternary"]
+    return {"name": name, "cycles": part.cycles(), "dram_bytes": part.events["ternary"].dram_bytes,
+            "compute": e["select/mult"] + e["adder tree"] + e["accumulator"] + e["registers"],
+            "SRAM": e["weight SRAM"] + e["act SRAM"] + e["output SRAM"], "DRAM": e["DRAM"]}
+
+
+def step_rows(report: SimReport) -> list[dict]:
+    """The whole step by component (cycles, DRAM bytes, compute / SRAM / DRAM pJ): the BitLinears on the
+    array, the rest on the vector unit (a ternary LM head's matrix on the array, on its row)."""
+    out = [_array_row("BitLinears (array)", report.total)]
+    for c in report.step:
+        row = {"name": c.name, "cycles": c.cycles, "dram_bytes": c.dram_bytes, **c.energy}
+        if c.name == "LM head" and report.head:
+            head = _array_row("", report.head)
+            row = {k: (row[k] + head[k] if k != "name" else "LM head (array)") for k in row}
+        out.append(row)
+    return out
+
+
 def whole_step_text(report: SimReport) -> list[str]:
     """The whole step by component: the BitLinears on the array, the rest on the vector unit."""
-    cfg, t = report.config, report.total
+    cfg = report.config
     hz = cfg.clock_ghz * 1e9
     total_pj = report.whole_pj()
     header = ["component", "cycles", "time us", "DRAM MB", "compute uJ", "SRAM uJ", "DRAM uJ", "total uJ", "share"]
-    e = t.energy["ternary"]
-    on_array = e["select/mult"] + e["adder tree"] + e["accumulator"] + e["registers"]
-    sram = e["weight SRAM"] + e["act SRAM"] + e["output SRAM"]
-    body = [["BitLinears (array)", f"{t.cycles():,}", f"{t.cycles() / hz * 1e6:,.1f}",
-             f"{t.events['ternary'].dram_bytes / 1e6:,.2f}", _uj(on_array), _uj(sram), _uj(e["DRAM"]),
-             _uj(t.total_pj()), f"{t.total_pj() / total_pj:.1%}"]]
-    for c in report.step:
-        cycles, dram, comp, sram_pj, dram_pj = c.cycles, c.dram_bytes, c.energy["compute"], c.energy["SRAM"], c.energy["DRAM"]
-        if c.name == "LM head" and report.head:       # a ternary head: its matrix ran on the array
-            h, he = report.head, report.head.energy["ternary"]
-            cycles += h.cycles()
-            dram += h.events["ternary"].dram_bytes
-            comp += he["select/mult"] + he["adder tree"] + he["accumulator"] + he["registers"]
-            sram_pj += he["weight SRAM"] + he["act SRAM"] + he["output SRAM"]
-            dram_pj += he["DRAM"]
-        pj = comp + sram_pj + dram_pj
-        body.append([c.name + (" (array)" if c.name == "LM head" and report.head else ""), f"{cycles:,.0f}",
-                     f"{cycles / hz * 1e6:,.1f}", f"{dram / 1e6:,.2f}", _uj(comp), _uj(sram_pj), _uj(dram_pj), _uj(pj),
-                     f"{pj / total_pj:.1%}"])
+    rows = step_rows(report)
+    body = []
+    for r in rows:
+        pj = r["compute"] + r["SRAM"] + r["DRAM"]
+        body.append([r["name"], f"{r['cycles']:,.0f}", f"{r['cycles'] / hz * 1e6:,.1f}", f"{r['dram_bytes'] / 1e6:,.2f}",
+                     _uj(r["compute"]), _uj(r["SRAM"]), _uj(r["DRAM"]), _uj(pj), f"{pj / total_pj:.1%}"])
     if report.static_mw is not None:
         body.append([f"static ({report.static_mw:.2f} mW)", "", "", "", "", "", "", _uj(report.static_pj()),
                      f"{report.static_pj() / total_pj:.1%}"])
     body.append(["whole step", f"{report.whole_seconds() * hz:,.0f}", f"{report.whole_seconds() * 1e6:,.1f}",
-                 f"{(t.events['ternary'].dram_bytes + sum(c.dram_bytes for c in report.step) + (report.head.events['ternary'].dram_bytes if report.head else 0)) / 1e6:,.2f}",
-                 "", "", "", _uj(total_pj), "100%"])
+                 f"{sum(r['dram_bytes'] for r in rows) / 1e6:,.2f}", "", "", "", _uj(total_pj), "100%"])
     return [f"whole step: context {report.context} tokens, KV cache {report.kv_bits}-bit, LM head {report.lm_head}, "
             f"vector unit {cfg.vector_lanes} lanes (see ternkit/sim/step.py for what each component counts)",
             _table(header, body), "",
@@ -148,8 +154,8 @@ def as_json(report: SimReport) -> str:
         "area": report.area(), "rows": rows(report),
         "whole_step": None if not report.step else {
             "context": report.context, "kv_bits": report.kv_bits, "lm_head": report.lm_head,
-            "components": [{"name": c.name, "cycles": c.cycles, "dram_MB": c.dram_bytes / 1e6,
-                            **{f"{k}_uJ": v / 1e6 for k, v in c.energy.items()}} for c in report.step],
+            "components": [{"name": r["name"], "cycles": r["cycles"], "dram_MB": r["dram_bytes"] / 1e6,
+                            **{f"{k}_uJ": r[k] / 1e6 for k in ("compute", "SRAM", "DRAM")}} for r in step_rows(report)],
             "energy_uJ": report.whole_pj() / 1e6, "seconds": report.whole_seconds(),
             "tokens_per_s": report.tokens_per_s(), "tokens_per_J": report.tokens_per_j(),
             "tops_per_w": report.tops_per_w(),
