@@ -40,6 +40,10 @@ def run(args) -> int:
     for path, is_plot in ((args.out, False), (args.plot, True)):
         if path:
             check_out(path, is_plot)      # before the work: a refusal costs nothing
+    if args.area:
+        from ternkit.sim.rtl import need_tools
+
+        need_tools("yosys")
     cfg = load_npu_config(args.npu)
     model = load_model(args.model, with_params=args.density is None)
     report = simulate_model(model, cfg, tokens=args.tokens, prefill=args.prefill, density=args.density,

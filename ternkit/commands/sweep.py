@@ -37,6 +37,10 @@ def run(args) -> int:
         check_file(args.out, "--out")       # before the work: a refusal costs nothing
     if args.plot:
         check_out(args.plot, plot=True)
+    if args.area:
+        from ternkit.sim.rtl import need_tools
+
+        need_tools("yosys")                             # before the workers start
     load_model(args.model, with_params=False)          # a bad model name fails here, once
     base, grid = load_grid(args.grid)
     jobs = [(base, s, args.model, args.tokens, args.prefill, args.area) for s in points(grid)]

@@ -141,7 +141,7 @@ def stimulus(col: Column, w: np.ndarray, x: np.ndarray) -> tuple[list[int], list
     return words, steps
 
 
-def _need(*tools: str) -> None:
+def need_tools(*tools: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
         raise ToolMissing(f"{', '.join(missing)} not installed: apt-get install -y iverilog yosys")
@@ -149,7 +149,7 @@ def _need(*tools: str) -> None:
 
 def simulate(col: Column, w: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, int]:
     """(y int32 [N, M], cycles until the last result can be read) of the column running w [M, K] x x [N, K]."""
-    _need("iverilog", "vvp")
+    need_tools("iverilog", "vvp")
     if x.shape[0] > 2 ** TAG_BITS:
         raise TernkitError(f"the testbench tags at most {2 ** TAG_BITS} tokens, got {x.shape[0]}")
     words, steps = stimulus(col, w, x)
@@ -187,7 +187,7 @@ def synthesize(col: Column) -> dict[str, int]:
     cached = cache_dir() / "rtl" / f"{col.name}-{hashlib.sha256(src_text.encode()).hexdigest()[:16]}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
-    _need("yosys")
+    need_tools("yosys")
     with tempfile.TemporaryDirectory(prefix="ternkit-yosys-") as tmp:
         src = Path(tmp) / "column.v"
         src.write_text(src_text)

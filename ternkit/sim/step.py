@@ -64,7 +64,7 @@ class Component:
     name: str
     cycles: float = 0.0
     dram_bytes: float = 0.0
-    macs: float = 0.0                 # multiply-adds (and ternary adds on the array) of this component
+    macs: float = 0.0                 # multiply-adds of this component
     energy: dict = field(default_factory=lambda: {"compute": 0.0, "SRAM": 0.0, "DRAM": 0.0})
 
     @property
