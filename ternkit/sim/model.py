@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ternkit.errors import TernkitError
 from ternkit.sim.area import area_mm2, fmax_ghz, static_mw
 from ternkit.sim.config import NpuConfig, load_npu_config
+from ternkit.sim.mapper import Mapping, choose_mapping
 from ternkit.sim.step import DEFAULT_CONTEXT, STEP_COMPONENTS, Component, check_workload, cost, default_kv_bits, step_work
 from ternkit.sim.simulator import (ARITHS, COMPONENTS, DEFAULT_DENSITY, Events, area_proxy, arithmetic_pj, energy,
                                    kernel_events)
@@ -56,6 +57,7 @@ class SimReport:
     area_mm2: dict | None = None                   # {"array logic", "SRAM", "total"} (area=True)
     fmax_ghz: float | None = None                  # the clock the synthesized column's longest path allows
     head: Part | None = None                       # a ternary LM head on the array (not among the BitLinears)
+    mappings: dict = field(default_factory=dict)   # (M, K, N) -> the mapper's choice for the ternary array
 
     # whole step: the BitLinears (per architecture) plus the vector-unit components (the same for all);
     # static energy only for the ternary array (the MAC arrays' is left out: savings stay conservative)
@@ -156,6 +158,7 @@ def simulate_model(model, config: NpuConfig | str | None = None, *, tokens: int 
     total = Part("total")
     zeros = weights = 0
     counted: set[str] = set()    # zero statistics once a weight, not once a workload
+    mappings: dict[tuple[int, int, int], Mapping] = {}
     cache: dict[tuple, dict[str, Events]] = {}
     # decode (one-token kernels, `tokens` calls) and prefill (one `prefill`-token call) are lowered apart,
     # so equal token counts (--tokens 10 --prefill 1) still give 10 + 1 steps
@@ -173,6 +176,8 @@ def simulate_model(model, config: NpuConfig | str | None = None, *, tokens: int 
                 if key not in cache:
                     cache[key] = {a: kernel_events(cfg, spec.M, spec.K, spec.N, w_q=w_q if a == "ternary" else None,
                                                    density=dens, arith=a) for a in ARITHS}
+                    mappings.setdefault((spec.M, spec.K, spec.N),
+                                        choose_mapping(cfg, spec.M, spec.K, spec.N, cfg.weight_bits, 8))
                 part = layers.setdefault(_layer_of(node), Part(_layer_of(node)))
                 for a, ev in cache[key].items():
                     scaled = ev.scaled(calls)
@@ -181,7 +186,8 @@ def simulate_model(model, config: NpuConfig | str | None = None, *, tokens: int 
                 part.macs += spec.M * spec.K * spec.N * calls
                 total.macs += spec.M * spec.K * spec.N * calls
     zero_fraction = zeros / weights if exact and weights else 1 - dens
-    report = SimReport(model.name, cfg, tokens, prefill, list(layers.values()), total, zero_fraction, exact)
+    report = SimReport(model.name, cfg, tokens, prefill, list(layers.values()), total, zero_fraction, exact,
+                       mappings=mappings)
     if whole_step:
         _add_step(report, model, cfg, dens, context, kv_bits, lm_head)
     if area:

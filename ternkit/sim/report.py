@@ -76,6 +76,7 @@ def text(report: SimReport) -> str:
                      _uj(arithmetic_pj(t.energy[a])), _uj(t.energy[a]["DRAM"]), f"{area[a]['adders']:,}",
                      f"{area[a]['muxes']:,}", f"{area[a]['multipliers']:,}"])
     ev = t.events["ternary"]
+    lines += ["", *mapping_text(report)]
     if report.step:
         lines += ["", *whole_step_text(report)]
     lines += ["", _table(base[0], base[1:]), "",
@@ -84,6 +85,15 @@ def text(report: SimReport) -> str:
               f"BitLinear savings: {report.savings('int8'):.2f}x vs INT8 MAC, {report.savings('fp16'):.2f}x vs FP16 MAC in total "
               f"energy; arithmetic alone {report.savings('int8', True):.1f}x and {report.savings('fp16', True):.1f}x"]
     return "\n".join(lines)
+
+
+def mapping_text(report: SimReport) -> list[str]:
+    """Each kernel shape's mapping (ternkit/sim/mapper.py) and its DRAM bytes against the bound."""
+    header = ["kernel M x K x N", "order", "m-block", "token tile", "K chunk", "DRAM MB", "bound MB", "x bound"]
+    body = [[f"{M} x {K} x {N}", m.order, f"{m.m_block}", f"{m.n_tile}", f"{m.k_chunk or K}",
+             f"{m.dram_bytes / 1e6:,.3f}", f"{m.dram_min / 1e6:,.3f}", f"{m.dram_bytes / m.dram_min:.2f}"]
+            for (M, K, N), m in sorted(report.mappings.items(), key=lambda kv: (kv[0][2], kv[0]))]
+    return ["mapper (ternary array, one call of each kernel):", _table(header, body)]
 
 
 def _array_row(name: str, part) -> dict:
@@ -152,6 +162,9 @@ def as_json(report: SimReport) -> str:
         "tech": {"name": cfg.tech.name, "source": cfg.tech.source, "assumptions": cfg.tech.assumptions},
         "zero_fraction": report.zero_fraction, "exact_weights": report.exact_weights,
         "area": report.area(), "rows": rows(report),
+        "mappings": [{"M": M, "K": K, "N": N, "order": m.order, "m_block": m.m_block, "n_tile": m.n_tile,
+                      "k_chunk": m.k_chunk or K, "dram_bytes": m.dram_bytes, "dram_min_bytes": m.dram_min}
+                     for (M, K, N), m in sorted(report.mappings.items())],
         "whole_step": None if not report.step else {
             "context": report.context, "kv_bits": report.kv_bits, "lm_head": report.lm_head,
             "components": [{"name": r["name"], "cycles": r["cycles"], "dram_MB": r["dram_bytes"] / 1e6,
