@@ -28,7 +28,7 @@ CDEF = ("int npu_run(const int8_t *w, const int8_t *x, int32_t *y, int64_t *acc,
 
 
 def counters(cfg: NpuConfig) -> list[str]:
-    return list(SCALARS) + ["dram_bits"] + [f"tree_adds_{lv}" for lv in range(1, cfg.levels + 1)]
+    return list(SCALARS) + ["dram_bits", "dram_min_bits"] + [f"tree_adds_{lv}" for lv in range(1, cfg.levels + 1)]
 
 
 def source(cfg: NpuConfig) -> str:
@@ -62,7 +62,8 @@ def run(cfg: NpuConfig, w_q: np.ndarray, x_q: np.ndarray, mapping: Mapping | Non
     if rc:
         raise MemoryError(f"the C model of {cfg.name!r} could not allocate its {cfg.inputs}-lane scratch")
     got = dict(zip(names, (int(v) for v in ev)))
-    events = Events(**{k: got[k] for k in SCALARS}, dram_bytes=got["dram_bits"] / 8, dram_min_bytes=mapping.dram_min,
+    events = Events(**{k: got[k] for k in SCALARS}, dram_bytes=got["dram_bits"] / 8,
+                    dram_min_bytes=got["dram_min_bits"] / 8,
                     tree_adds=[got[f"tree_adds_{lv}"] for lv in range(1, cfg.levels + 1)])
     return y, events
 
