@@ -34,7 +34,7 @@ from ternkit.sim.config import NpuConfig
 @dataclass(frozen=True)
 class Mapping:
     n_tile: int         # tokens a block
-    m_block: int        # rows a block (a multiple of the columns)
+    m_block: int        # rows a block (usually a multiple of the columns)
     k_chunk: int        # K columns a chunk (a multiple of the inputs); 0: K is not split
     order: str          # "m-outer" (weight blocks outside) | "n-outer" (token blocks outside)
     w_dram: float       # bytes
@@ -62,8 +62,11 @@ def candidates(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, a
     wbuf, abuf, obuf = (b.bytes * 8 for b in (cfg.weight_buf, cfg.act_buf, cfg.out_buf))
     w_total, a_total, o_total = M * K * wbits / 8, N * K * abits / 8, N * M * 4
     m_tiles = -(-M // C)
-    resident_rows = C * max(1, min(m_tiles, int(wbuf // (C * K * wbits))))   # rows whose K fits the buffer
-    m_blocks = sorted({*_powers_of_two_times(C, C * m_tiles), resident_rows, C * m_tiles})
+    # rows whose whole K fits the weight buffer: in whole column tiles, and exactly (the block then ends
+    # in a narrower tile, idling some columns, for fewer passes over the activations)
+    resident_tiles = C * max(1, min(m_tiles, int(wbuf // (C * K * wbits))))
+    resident_rows = max(1, min(M, int(wbuf // (K * wbits))))
+    m_blocks = sorted({*_powers_of_two_times(C, C * m_tiles), resident_tiles, resident_rows, C * m_tiles})
     k_chunks = [K, *(k for k in _powers_of_two_times(I, K))]
     w_all, a_all = M * K * wbits <= wbuf, N * K * abits <= abuf
     out = []

@@ -129,11 +129,22 @@ def tile_sizes(total: int, tile: int) -> list[tuple[int, int]]:
     return ([(tile, full)] if full else []) + ([(tail, 1)] if tail else [])
 
 
-def schedule_cycles(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, n_tile: int) -> tuple[int, int]:
+def row_tiles(M: int, C: int, m_block: int) -> list[tuple[int, int]]:
+    """[(rows, how many)] of the row tiles when M is cut into m-blocks and each block into column-wide
+    tiles (an m-block that is not a multiple of the columns ends in a narrower tile); first tile first."""
+    counts: dict[int, int] = {}
+    for size, blocks in tile_sizes(M, m_block):
+        for rv, n in tile_sizes(size, C):
+            counts[rv] = counts.get(rv, 0) + n * blocks
+    return list(counts.items())
+
+
+def schedule_cycles(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, n_tile: int,
+                    m_block: int | None = None) -> tuple[int, int]:
     """(on-chip cycles without pipeline fill, useful compute steps), in closed form over tile sizes."""
     C, I = cfg.columns, cfg.inputs
     Bw, Ba = cfg.weight_buf.bits_per_cycle, cfg.act_buf.bits_per_cycle
-    rows, ks = tile_sizes(M, C), tile_sizes(K, I)
+    rows, ks = row_tiles(M, C, m_block or C), tile_sizes(K, I)
     total = 0
     if cfg.dataflow == "weight_stationary":
         for nv, cn in tile_sizes(N, n_tile):
@@ -150,7 +161,7 @@ def schedule_cycles(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: i
         for rv, cr in rows:
             for kv, ck in ks:
                 total += cr * ck * N * max(1, -(-rv * kv * wbits // Bw), -(-kv * abits // Ba))
-    return total, -(-M // C) * -(-K // I) * N
+    return total, sum(n for _, n in rows) * -(-K // I) * N
 
 
 def kernel_events(cfg: NpuConfig, M: int, K: int, N: int, *, w_q: np.ndarray | None = None,
@@ -165,7 +176,7 @@ def kernel_events(cfg: NpuConfig, M: int, K: int, N: int, *, w_q: np.ndarray | N
     kt = -(-K // I)
     mapping = mapping or choose_mapping(cfg, M, K, N, wbits, abits, acc_bits)
     nt = -(-N // mapping.n_tile)
-    onchip, compute = schedule_cycles(cfg, M, K, N, wbits, abits, mapping.n_tile)
+    onchip, compute = schedule_cycles(cfg, M, K, N, wbits, abits, mapping.n_tile, mapping.m_block)
     live, rows = live_lanes(cfg, M, K, w_q, density)
     adds = [a * N for a in tree_adds(cfg, live, rows, gating)]
     nonzero = float(live.sum()) * rows
@@ -175,7 +186,7 @@ def kernel_events(cfg: NpuConfig, M: int, K: int, N: int, *, w_q: np.ndarray | N
     ev.tree_adds = adds
     ev.acc_adds = M * kt * N
     ev.reg_bits = M * kt * N * (stage_bits(cfg, arith) + acc_bits)   # per valid row and step
-    mt = -(-M // C)
+    mt = sum(n for _, n in row_tiles(M, C, mapping.m_block))
     if cfg.dataflow == "weight_stationary":
         ev.w_sram_read_bits = M * K * wbits * nt
         ev.o_sram_write_bits = M * kt * N * acc_bits
