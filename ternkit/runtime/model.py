@@ -28,6 +28,7 @@ class LoweredModel:
     kernels: dict[str, dict[int, NodeKernel]]
     compile_seconds: float = 0.0
     n_specs: int = 0  # distinct kernels (shape x token count) in the plan
+    threads: int = 1  # each kernel call's M split across this many threads
     calls: int = field(default=0, repr=False)
 
     def kernel(self, node: str, n: int) -> NodeKernel:
@@ -37,7 +38,7 @@ class LoweredModel:
 
     def core(self, node: str, x_q: np.ndarray, w_q: np.ndarray) -> np.ndarray:
         self.calls += 1
-        return self.kernel(node, x_q.shape[0])(np.ascontiguousarray(x_q))
+        return self.kernel(node, x_q.shape[0])(np.ascontiguousarray(x_q), threads=self.threads)
 
     def forward(self, tokens, cache: KVCache | None = None) -> np.ndarray:
         return forward(self.model, tokens, cache=cache, core=self.core)
@@ -47,7 +48,7 @@ class LoweredModel:
 
 
 def lower_model(model: ModelGraph, target: str, tokens: tuple[int, ...] = (1,),
-                weight_format: str | None = None) -> LoweredModel:
+                weight_format: str | None = None, threads: int = 1) -> LoweredModel:
     """Lower, generate and compile the model's kernels for `target`, bound to its quantized weights."""
     import time
 
@@ -69,7 +70,8 @@ def lower_model(model: ModelGraph, target: str, tokens: tuple[int, ...] = (1,),
         for node in nodes:
             w_q, _ = model.quantized_weight(node)
             kernels.setdefault(node, {})[spec.N] = lib.kernel(spec, w_q)
-    return LoweredModel(model=model, target=t.name, kernels=kernels, compile_seconds=compile_s, n_specs=len(plan.kernels))
+    return LoweredModel(model=model, target=t.name, kernels=kernels, compile_seconds=compile_s, n_specs=len(plan.kernels),
+                        threads=threads)
 
 
 @dataclass
