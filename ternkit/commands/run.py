@@ -16,7 +16,13 @@ from ternkit.errors import TernkitError
 from ternkit.graph import DEFAULT_MODEL, load_model
 from ternkit.runtime.model import check_exact
 from ternkit.runtime.report import RunReport
-from ternkit.runtime.throughput import measure
+from ternkit.reference.model import reference_core
+from ternkit.runtime.throughput import compare
+
+
+REPEATS = 5                   # interleaved throughput runs; the median is reported
+SAMPLE_PROMPT = "import os\ndef main("
+SAMPLE_TOKENS = 40
 
 
 def register(sub) -> None:
@@ -61,13 +67,14 @@ def run(args) -> int:
     report.exact, report.bitlinear_calls_checked = ex.ok, ex.bitlinear_calls
     report.mismatches, report.max_logit_diff = ex.mismatched_calls, ex.max_logit_diff
     report.tokens_generated, report.tokens_reference = ex.tokens_generated, ex.tokens_reference
-    step(f"benchmarking {lowered.target} kernels: prefill {n_prompt} tokens, decode {n_decode} tokens")
-    tp = measure(model, prompt, n_decode, core=lowered.core)
-    report.prefill_tps["kernels"], report.decode_tps["kernels"] = tp.prefill_tokens_per_s, tp.decode_tokens_per_s
-    step("benchmarking the numpy reference")
-    tp = measure(model, prompt, n_decode)
-    report.prefill_tps["reference"], report.decode_tps["reference"] = tp.prefill_tokens_per_s, tp.decode_tokens_per_s
-    report.prefill_tokens, report.decode_tokens = tp.prefill_tokens, tp.decode_tokens
+    step(f"benchmarking {lowered.target} kernels against the numpy reference, interleaved (median of "
+         f"{REPEATS}): prefill {n_prompt} tokens, decode {n_decode} tokens")
+    for name, tp in compare(model, prompt, n_decode, {"kernels": lowered.core, "reference": reference_core},
+                            REPEATS).items():
+        report.prefill_tps[name], report.decode_tps[name] = tp.prefill_tokens_per_s, tp.decode_tokens_per_s
+        report.prefill_tokens, report.decode_tokens = tp.prefill_tokens, tp.decode_tokens
+    if cfg.vocab_size == 256:
+        report.sample = _sample_text(args.model, model, lowered)
     _simulate(model, report, n_prompt, n_decode, args.npu)
     report.seconds = time.perf_counter() - t_start
     print(report.text())
@@ -75,6 +82,20 @@ def run(args) -> int:
         for path in report.write(args.out):
             step(f"wrote {path}")
     return 0 if report.exact in (True, None) else 1
+
+
+def _sample_text(source: str, model, lowered) -> str:
+    """A few words the model writes through the kernels (byte-level models), greedy."""
+    from ternkit.runtime.textmodel import TextModel
+    from ternkit.runtime.tokenizer import ByteTokenizer
+
+    step(f"generating text through the kernels: {SAMPLE_PROMPT!r} + {SAMPLE_TOKENS} bytes")
+    pieces: list[str] = []
+    TextModel(model, ByteTokenizer(), lowered.core, lowered.target).complete(SAMPLE_PROMPT, SAMPLE_TOKENS,
+                                                                            on_text=pieces.append)
+    trained = Path(source).suffix in (".npz", ".safetensors", ".gguf")
+    note = "" if trained else " (random weights: a trained model is examples/tiny-trained.safetensors)"
+    return f"{SAMPLE_PROMPT!r} -> {''.join(pieces)!r}{note}"
 
 
 def _lower(model, target: str | None, n_prompt: int, report: RunReport):

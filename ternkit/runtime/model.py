@@ -38,7 +38,8 @@ class LoweredModel:
 
     def core(self, node: str, x_q: np.ndarray, w_q: np.ndarray) -> np.ndarray:
         self.calls += 1
-        return self.kernel(node, x_q.shape[0])(np.ascontiguousarray(x_q), threads=self.threads)
+        kern, x_q = self.kernel(node, x_q.shape[0]), np.ascontiguousarray(x_q)
+        return kern(x_q, threads=self.threads) if self.threads > 1 else kern(x_q)
 
     def forward(self, tokens, cache: KVCache | None = None) -> np.ndarray:
         return forward(self.model, tokens, cache=cache, core=self.core)

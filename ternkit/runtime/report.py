@@ -30,6 +30,7 @@ class RunReport:
     prefill_tps: dict[str, float] = field(default_factory=dict)   # "kernels"/"reference" -> tokens/s
     decode_tps: dict[str, float] = field(default_factory=dict)
     npu: dict | None = None
+    sample: str | None = None     # prompt -> text the kernels generated (byte-level models)
     seconds: float = 0.0
 
     def rows(self) -> list[tuple[str, str]]:
@@ -47,6 +48,8 @@ class RunReport:
             if "kernels" in tps and "reference" in tps:
                 parts.append(f"x{tps['kernels'] / tps['reference']:.2f} vs numpy")
             r.append((what, f"{n} tokens: " + ", ".join(parts)))
+        if self.sample:
+            r.append(("text", self.sample))
         if self.npu:
             r.append(("npu", ", ".join(f"{k} {v}" for k, v in self.npu.items())))
         r.append(("time", f"{self.seconds:.1f} s"))

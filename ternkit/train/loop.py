@@ -20,6 +20,7 @@ import numpy as np
 from ternkit.errors import TernkitError
 from ternkit.graph.checkpoint import read_checkpoint, save_checkpoint
 from ternkit.graph.model import ModelGraph, build_graph, init_params
+from ternkit.runtime.blas import single_threaded_blas
 from ternkit.train import ops
 from ternkit.train.config import TrainConfig
 from ternkit.train.data import Corpus, load_corpus
@@ -82,6 +83,7 @@ def _save(path: Path, tm: TrainModel, params, opt: AdamW, cfg: TrainConfig, step
     save_checkpoint(graph, path, meta=meta, extra=opt.state_arrays())
 
 
+@single_threaded_blas()
 def train(cfg: TrainConfig, *, resume: bool = False, stop_after: int | None = None, progress: bool = True,
           log=print) -> TrainResult:
     """Train to `cfg.steps` (or stop early after `stop_after` steps, saving a resumable checkpoint)."""
