@@ -60,6 +60,8 @@ class Generation:
     tokens: list[int] = field(default_factory=list)
     prefill_seconds: float = 0.0
     decode_seconds: float = 0.0   # the forward passes after the prefill (one per token but the first)
+    prefill_cpu_seconds: float = 0.0   # CPU time of the process in the same spans (a busy machine
+    decode_cpu_seconds: float = 0.0    # stretches the wall time, not this)
     stopped: str = "length"       # length | eos | context
 
     @property
@@ -93,9 +95,9 @@ def generate(model: ModelGraph, prompt: Iterable[int], max_new: int, *, core: In
     sample = Sampler(sampling)
     out = Generation(int(prompt.size))
     cache = KVCache()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     logits = forward(model, prompt, cache=cache, core=core)
-    out.prefill_seconds = time.perf_counter() - t0
+    out.prefill_seconds, out.prefill_cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     while True:
         token = sample(logits[-1])
         if token in stop:
@@ -109,7 +111,8 @@ def generate(model: ModelGraph, prompt: Iterable[int], max_new: int, *, core: In
         if cache.length >= cfg.max_seq:
             out.stopped = "context"
             break
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         logits = forward(model, np.array([token]), cache=cache, core=core)
         out.decode_seconds += time.perf_counter() - t0
+        out.decode_cpu_seconds += time.process_time() - c0
     return out

@@ -41,6 +41,8 @@ class SpeedRow:
     decode_tokens_per_s: float
     peak_rss_bytes: int
     tokens: list[int] = field(default_factory=list)   # the greedy tokens it generated
+    prefill_cpu_s: float = 0.0   # process CPU time (all threads) of the prefill / the decode
+    decode_cpu_s: float = 0.0
 
 
 @dataclass
@@ -73,10 +75,12 @@ class SpeedReport:
             f"{self.bytes_per_token / mib:,.1f} MiB read per decoded token; stream read {self.stream_gbs:.1f} GB/s "
             f"(1 core) -> at most {self.roofline_tokens_per_s:,.2f} tok/s",
         ]
-        header = ("runtime", "threads", "prefill tok/s", "decode tok/s", "peak RSS", "% of roofline",
-                  "greedy tokens vs 1st row")
+        header = ("runtime", "threads", "prefill tok/s", "decode tok/s", "CPU s/token (prefill, decode)", "peak RSS",
+                  "% of roofline", "greedy tokens vs 1st row")
         body = [(r.runtime, str(r.threads), f"{r.prefill_tokens_per_s:,.2f} ({r.prompt_tokens})",
-                 f"{r.decode_tokens_per_s:,.2f} ({r.decode_tokens})", f"{r.peak_rss_bytes / mib:,.0f} MiB",
+                 f"{r.decode_tokens_per_s:,.2f} ({r.decode_tokens})",
+                 f"{r.prefill_cpu_s / r.prompt_tokens:.4f}, {r.decode_cpu_s / max(r.decode_tokens, 1):.4f}",
+                 f"{r.peak_rss_bytes / mib:,.0f} MiB",
                  f"{100 * self.fraction(r):.0f} %",
                  "(compared with)" if i == 0 else f"{sum(a == b for a, b in zip(r.tokens, self.rows[0].tokens))}/"
                  f"{len(self.rows[0].tokens)} same")
@@ -113,7 +117,8 @@ def python_runtime(model: ModelGraph, lowered, prompt: np.ndarray, decode: int) 
     with single_threaded_blas():
         gen = generate(model, prompt, decode + 1, core=lowered.core)
     return SpeedRow(f"python + {lowered.target} kernels", lowered.threads, int(prompt.size), gen.decode_steps,
-                    gen.prefill_tokens_per_s, gen.decode_tokens_per_s, _peak_rss_self(), gen.tokens)
+                    gen.prefill_tokens_per_s, gen.decode_tokens_per_s, _peak_rss_self(), gen.tokens,
+                    gen.prefill_cpu_seconds, gen.decode_cpu_seconds)
 
 
 def build_c_runtime(model: ModelGraph, target, folder: Path) -> Path:
@@ -143,7 +148,8 @@ def c_runtime(folder: Path, prompt: np.ndarray, decode: int, threads: int, targe
     got = {k: float(v) for k, v in zip(stats[::2], stats[1::2])}
     return SpeedRow(f"C runtime + {target} kernels", threads, int(got["prefill_tokens"]), int(got["decode_tokens"]),
                     got["prefill_tokens"] / got["prefill_s"], got["decode_tokens"] / got["decode_s"],
-                    int(got["peak_rss_kib"]) * 1024, [int(t) for t in done.stdout.split()])
+                    int(got["peak_rss_kib"]) * 1024, [int(t) for t in done.stdout.split()], got["prefill_cpu_s"],
+                    got["decode_cpu_s"])
 
 
 def measure_speed(model: ModelGraph, weights: str, *, target: str | None = None, prompt_tokens: int = 64,
