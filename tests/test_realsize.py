@@ -100,7 +100,7 @@ def test_speed_reports_both_runtimes_and_the_roofline(monkeypatch):
     codes = sum(m * k // 4 for m, k in [(256, 256), (64, 256), (64, 256), (256, 256), (704, 256), (704, 256),
                                         (256, 704)]) * 2
     assert codes <= report.bitlinear_bytes <= 1.1 * codes   # 2 bits a weight, K padded to the kernel's k_align
-    assert report.stream_gbs > 0 and all(0 < report.fraction(r) for r in report.rows)
+    assert report.stream_gbs > 0 and all(0 < report.fraction(r) and 0 < report.cpu_fraction(r) for r in report.rows)
     text = report.text()
     assert "% of roofline" in text and "MiB read per decoded token" in text
 

@@ -44,16 +44,30 @@ class SpeedRow:
     prefill_cpu_s: float = 0.0   # process CPU time (all threads) of the prefill / the decode
     decode_cpu_s: float = 0.0
 
+    @property
+    def prefill_per_cpu_s(self) -> float:
+        return self.prompt_tokens / self.prefill_cpu_s if self.prefill_cpu_s else 0.0
+
+    @property
+    def decode_per_cpu_s(self) -> float:
+        return self.decode_tokens / self.decode_cpu_s if self.decode_cpu_s else 0.0
+
 
 @dataclass
 class SpeedReport:
+    """Tokens/s by the wall clock, and per CPU-second of the process: on a machine shared with other
+    jobs the wall clock also counts the time this process waited for a core, which CPU time does not
+    (waiting on memory still counts). The roofline fraction is given both ways, each against the
+    stream read measured the same way."""
+
     model: str
     target: str
     parameters: int
     weights: str                   # how the weights were made / where from
     bitlinear_bytes: int           # packed BitLinear bytes read per decoded token
     head_bytes: int                # LM head bytes read per decoded token
-    stream_gbs: float              # single-core stream-read bandwidth (GB/s)
+    stream_gbs: float              # single-core stream-read bandwidth (GB/s), wall clock
+    stream_cpu_gbs: float          # the same per CPU-second
     rows: list[SpeedRow] = field(default_factory=list)
 
     @property
@@ -64,24 +78,32 @@ class SpeedReport:
     def roofline_tokens_per_s(self) -> float:
         return self.stream_gbs * 1e9 / self.bytes_per_token
 
+    @property
+    def roofline_per_cpu_s(self) -> float:
+        return self.stream_cpu_gbs * 1e9 / self.bytes_per_token
+
     def fraction(self, row: SpeedRow) -> float:
+        """Decode tokens/s over the fastest decode the stream read allows (wall clock)."""
         return row.decode_tokens_per_s / self.roofline_tokens_per_s
+
+    def cpu_fraction(self, row: SpeedRow) -> float:
+        return row.decode_per_cpu_s / self.roofline_per_cpu_s
 
     def text(self) -> str:
         mib = 1 << 20
         lines = [
             f"model     {self.model}: {self.parameters:,} params ({self.weights}), target {self.target}",
             f"roofline  {self.bitlinear_bytes / mib:,.1f} MiB BitLinear + {self.head_bytes / mib:,.1f} MiB LM head = "
-            f"{self.bytes_per_token / mib:,.1f} MiB read per decoded token; stream read {self.stream_gbs:.1f} GB/s "
-            f"(1 core) -> at most {self.roofline_tokens_per_s:,.2f} tok/s",
+            f"{self.bytes_per_token / mib:,.1f} MiB read per decoded token; stream read (1 core) {self.stream_gbs:.1f} "
+            f"GB/s wall, {self.stream_cpu_gbs:.1f} GB/s per CPU-s -> at most {self.roofline_tokens_per_s:,.2f} tok/s "
+            f"({self.roofline_per_cpu_s:,.2f} per CPU-s)",
         ]
-        header = ("runtime", "threads", "prefill tok/s", "decode tok/s", "CPU s/token (prefill, decode)", "peak RSS",
-                  "% of roofline", "greedy tokens vs 1st row")
+        header = ("runtime", "threads", "prefill tok/s", "decode tok/s", "per CPU-s (prefill, decode)", "peak RSS",
+                  "% of roofline (wall, CPU)", "greedy tokens vs 1st row")
         body = [(r.runtime, str(r.threads), f"{r.prefill_tokens_per_s:,.2f} ({r.prompt_tokens})",
                  f"{r.decode_tokens_per_s:,.2f} ({r.decode_tokens})",
-                 f"{r.prefill_cpu_s / r.prompt_tokens:.4f}, {r.decode_cpu_s / max(r.decode_tokens, 1):.4f}",
-                 f"{r.peak_rss_bytes / mib:,.0f} MiB",
-                 f"{100 * self.fraction(r):.0f} %",
+                 f"{r.prefill_per_cpu_s:,.2f}, {r.decode_per_cpu_s:,.2f}", f"{r.peak_rss_bytes / mib:,.0f} MiB",
+                 f"{100 * self.fraction(r):.0f} %, {100 * self.cpu_fraction(r):.0f} %",
                  "(compared with)" if i == 0 else f"{sum(a == b for a, b in zip(r.tokens, self.rows[0].tokens))}/"
                  f"{len(self.rows[0].tokens)} same")
                 for i, r in enumerate(self.rows)]
@@ -98,12 +120,24 @@ def weight_traffic(model: ModelGraph, lowered) -> tuple[int, int]:
     return bitlinear, int(head.nbytes)
 
 
-def stream_bandwidth(mb: int = STREAM_MB) -> float:
-    """Single-core read bandwidth from DRAM (GB/s): median of 5 passes over `mb` MiB."""
-    from ternkit.runtime.bench import median_time, stream_fn
+def stream_bandwidth(mb: int = STREAM_MB, repeat: int = 5) -> tuple[float, float]:
+    """Single-core read bandwidth from DRAM over `mb` MiB: (GB/s by the wall clock, GB/s per CPU-second),
+    medians of `repeat` passes after a warm-up."""
+    import statistics
+    import time
+
+    from ternkit.runtime.bench import stream_fn
 
     buf = np.ones(mb << 20, dtype=np.uint8)
-    return buf.nbytes / median_time(stream_fn([buf]), 5) / 1e9
+    read = stream_fn([buf])
+    read()
+    wall, cpu = [], []
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        read()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return buf.nbytes / statistics.median(wall) / 1e9, buf.nbytes / statistics.median(cpu) / 1e9
 
 
 def _peak_rss_self() -> int:
@@ -177,7 +211,7 @@ def measure_speed(model: ModelGraph, weights: str, *, target: str | None = None,
             rows.append(python_runtime(model, lowered, prompt, decode_tokens))
     del lowered
     log(f"measuring the single-core stream-read bandwidth ({STREAM_MB} MiB)")   # after: its buffer is no RSS of theirs
-    report = SpeedReport(cfg.name, t.name, model.parameter_count(), weights, bitlinear, head, stream_bandwidth(), rows)
+    report = SpeedReport(cfg.name, t.name, model.parameter_count(), weights, bitlinear, head, *stream_bandwidth(), rows)
     if c:
         folder = Path(tempfile.mkdtemp(prefix="ternkit-speed-"))
         try:
