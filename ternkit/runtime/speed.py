@@ -112,9 +112,12 @@ class SpeedReport:
         return "\n".join([*lines, *table])
 
 
-def weight_traffic(model: ModelGraph, lowered) -> tuple[int, int]:
-    """(packed BitLinear bytes, LM head bytes) read per decoded token."""
-    bitlinear = sum(lowered.kernel(node, 1).packed.nbytes for node in model.bitlinears())
+def weight_traffic(model: ModelGraph, target) -> tuple[int, int]:
+    """(packed BitLinear bytes of the decode kernels, LM head bytes) read per decoded token."""
+    from ternkit.codegen.validate import lower_for
+
+    plan = lower_for(model, target, (1,))
+    bitlinear = sum(target.packed_bytes(plan.kernel_for(node, 1)) for node in model.bitlinears())
     p = model.require_params()
     head = p["embed.weight"] if model.config.tie_embeddings else p["lm_head.weight"]
     return bitlinear, int(head.nbytes)
@@ -200,16 +203,16 @@ def measure_speed(model: ModelGraph, weights: str, *, target: str | None = None,
         raise TernkitError(f"--prompt + --decode + 1 must fit the model's {cfg.max_seq} positions")
     t = native_target(target, "run")
     prompt = (np.arange(prompt_tokens) * 7 + 1) % cfg.vocab_size
-    log(f"compiling {t.name} kernels and packing the weights into them")
-    lowered = lower_model(model, t.name, tokens=(1, PREFILL_KERNEL_TOKENS))
-    bitlinear, head = weight_traffic(model, lowered)
+    bitlinear, head = weight_traffic(model, t)
     rows = []
     if python:
+        log(f"compiling {t.name} kernels and packing the weights into them")
+        lowered = lower_model(model, t.name, tokens=(1, PREFILL_KERNEL_TOKENS))
         for n in threads:
             log(f"python runtime, {n} thread(s): prefill {prompt_tokens} tokens, decode {decode_tokens}")
             lowered.threads = n
             rows.append(python_runtime(model, lowered, prompt, decode_tokens))
-    del lowered
+        del lowered
     log(f"measuring the single-core stream-read bandwidth ({STREAM_MB} MiB)")   # after: its buffer is no RSS of theirs
     report = SpeedReport(cfg.name, t.name, model.parameter_count(), weights, bitlinear, head, *stream_bandwidth(), rows)
     if c:
