@@ -27,24 +27,24 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ternkit.errors import TernkitError
-    from ternkit.runtime.blas import single_threaded_blas
     from ternkit.runtime.generation import Sampling
     from ternkit.runtime.textmodel import open_text_model
 
     if args.threads < 1:
         raise TernkitError(f"--threads must be at least 1, got {args.threads}")
+    if args.max_tokens < 1:
+        raise TernkitError(f"--max-tokens must be at least 1, got {args.max_tokens}")
     sampling = Sampling(args.temperature, args.top_p, args.seed)
-    with single_threaded_blas():
-        tm = open_text_model(args.model, target=args.target, tokenizer=args.tokenizer, reference=args.reference,
-                             threads=args.threads)
+    tm = open_text_model(args.model, target=args.target, tokenizer=args.tokenizer, reference=args.reference,
+                         threads=args.threads)
 
-        def write(text: str) -> None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
-        if args.echo:
-            write(args.prompt)
-        gen = tm.complete(args.prompt, args.max_tokens, sampling=sampling, on_text=write)
+    if args.echo:
+        write(args.prompt)
+    gen = tm.complete(args.prompt, args.max_tokens, sampling=sampling, on_text=write)
     write("\n")
     why = {"eos": ", stopped at end-of-text", "context": ", stopped at the model's context length"}.get(gen.stopped, "")
     print(f"[{tm.engine}, {tm.tokenizer.name}] prefill {gen.prompt_tokens} tokens: {gen.prefill_tokens_per_s:,.1f} "

@@ -27,40 +27,37 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ternkit.errors import TernkitError
-    from ternkit.reference.model import reference_core
     from ternkit.runtime import evaluate as ev
-    from ternkit.runtime.blas import single_threaded_blas
     from ternkit.runtime.textmodel import open_text_model
 
     if args.max_tokens is not None and args.max_tokens < 2:
         raise TernkitError(f"--max-tokens must be at least 2, got {args.max_tokens}")
     train_cfg = ev.training_config(args.model)
-    with single_threaded_blas():
-        tm = open_text_model(args.model, target=args.target, tokenizer=args.tokenizer, reference=args.reference)
-        text = ev.file_text(args.text, tm.tokenizer) if args.text else ev.heldout_text(tm.tokenizer, train_cfg)
-        if args.max_tokens is not None:
-            text = text.head(args.max_tokens, tm.tokenizer)
-        seq_len = args.seq_len or min((train_cfg.get("train") or {}).get("seq_len") or tm.model.config.max_seq,
-                                      tm.model.config.max_seq)
-        results = {}
-        engines = [(tm.engine, tm.core)] + ([("numpy reference", reference_core)] if args.check and not args.reference else [])
-        for name, core in engines:
-            with tqdm(total=0, desc=f"eval ({name})", unit="window", leave=False, disable=None) as bar:
-                def progress(done: int, total: int) -> None:
-                    bar.total = total
-                    bar.update(done - bar.n)
-                results[name] = ev.perplexity(tm.model, text.ids, seq_len=seq_len, core=core, text_bytes=text.predicted_bytes,
-                                              on_window=progress)
-    r = results[tm.engine]
+    tm = open_text_model(args.model, target=args.target, tokenizer=args.tokenizer, reference=args.reference)
+    text = ev.file_text(args.text, tm.tokenizer) if args.text else ev.heldout_text(tm.tokenizer, train_cfg)
+    if args.max_tokens is not None:
+        text = text.head(args.max_tokens, tm.tokenizer)
+    bars: dict[str, tqdm] = {}
+
+    def progress(name: str, done: int, total: int) -> None:
+        bar = bars.get(name) or bars.setdefault(name, tqdm(total=total, desc=f"eval ({name})", unit="window",
+                                                           leave=False, disable=None))
+        bar.update(done - bar.n)
+
+    try:
+        r, ref = ev.evaluate_text_model(tm, text, seq_len=args.seq_len, train_config=train_cfg, check=args.check,
+                                        on_window=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
     print(f"model    {tm.model.name} ({args.model}): {tm.engine}, tokenizer {tm.tokenizer.name}")
     print(f"text     {text.source}: {text.text_bytes:,} bytes, {r.tokens:,} tokens predicted in {r.windows:,} windows "
           f"of {r.seq_len}")
     print(f"loss     {r.nats_per_token:.6f} nats/token, perplexity {r.perplexity:.4f}, "
           f"{r.nats_per_byte:.6f} nats/byte = {r.bits_per_byte:.4f} bits/byte")
-    if len(results) == 2:
-        ref = results["numpy reference"]
-        same = ref.nats == r.nats
-        print(f"check    numpy reference: {ref.nats_per_token:.6f} nats/token, total {ref.nats!r} vs {r.nats!r} nats: "
-              f"{'identical' if same else 'DIFFERENT'}")
-        return 0 if same else 1
-    return 0
+    if ref is None:
+        return 0
+    same = ref.nats == r.nats
+    print(f"check    numpy reference: {ref.nats_per_token:.6f} nats/token, total {ref.nats!r} vs {r.nats!r} nats: "
+          f"{'identical' if same else 'DIFFERENT'}")
+    return 0 if same else 1

@@ -48,8 +48,9 @@ def run(args) -> int:
     model = load_model(args.model)
     cfg = model.config
     if model.params is None:
-        raise TernkitError(f"model {cfg.name!r} has shapes only (too big for random weights): give a checkpoint "
-                           "(.gguf / .safetensors / .npz) or a smaller model")
+        raise TernkitError(f"model {cfg.name!r} is too big for `run` with random weights (it validates against the "
+                           "numpy reference token by token): time it with `ternkit speed` (random packed ternary "
+                           "weights, Python and C runtimes) or give a checkpoint (.gguf / .safetensors / .npz)")
     if args.prompt < 1 or args.decode < 1:
         raise TernkitError("--prompt and --decode must be at least 1")
     zeros = total = 0

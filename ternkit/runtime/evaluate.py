@@ -139,3 +139,24 @@ def file_text(path: str | Path, tokenizer) -> EvalText:
     except OSError as exc:
         raise TernkitError(f"{path}: cannot read the text file ({exc.strerror})") from None
     return _text(_encode(raw, tokenizer), len(raw), tokenizer, str(path))
+
+
+def evaluate_text_model(tm, text: EvalText, *, seq_len: int | None = None, train_config: dict | None = None,
+                        check: bool = False, on_window: Callable[[str, int, int], None] | None = None
+                        ) -> tuple[Perplexity, Perplexity | None]:
+    """Perplexity of `text` through the text model's core (a `TextModel`), and with `check` through the
+    numpy reference as well. `seq_len` defaults to the training run's, else the model's max_seq."""
+    from ternkit.runtime.blas import single_threaded_blas
+
+    max_seq = tm.model.config.max_seq
+    seq_len = seq_len or min(((train_config or {}).get("train") or {}).get("seq_len") or max_seq, max_seq)
+
+    def run(name: str, core) -> Perplexity:
+        report = (lambda done, total: on_window(name, done, total)) if on_window else None
+        return perplexity(tm.model, text.ids, seq_len=seq_len, core=core, text_bytes=text.predicted_bytes,
+                          on_window=report)
+
+    with single_threaded_blas():
+        got = run(tm.engine, tm.core)
+        ref = run("numpy reference", reference_core) if check and tm.core is not reference_core else None
+    return got, ref

@@ -18,6 +18,7 @@ import numpy as np
 from ternkit.errors import TernkitError
 from ternkit.graph.model import ModelGraph
 from ternkit.reference.model import IntegerCore, KVCache, forward, reference_core
+from ternkit.runtime.blas import single_threaded_blas
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Generation:
         return self.decode_steps / self.decode_seconds if self.decode_seconds else 0.0
 
 
+@single_threaded_blas()
 def generate(model: ModelGraph, prompt: Iterable[int], max_new: int, *, core: IntegerCore = reference_core,
              sampling: Sampling = Sampling(), stop: Iterable[int] = (),
              on_token: Callable[[int], None] | None = None) -> Generation:

@@ -148,11 +148,9 @@ def _peak_rss_self() -> int:
 
 
 def python_runtime(model: ModelGraph, lowered, prompt: np.ndarray, decode: int) -> SpeedRow:
-    from ternkit.runtime.blas import single_threaded_blas
     from ternkit.runtime.generation import generate
 
-    with single_threaded_blas():
-        gen = generate(model, prompt, decode + 1, core=lowered.core)
+    gen = generate(model, prompt, decode + 1, core=lowered.core)
     return SpeedRow(f"python + {lowered.target} kernels", lowered.threads, int(prompt.size), gen.decode_steps,
                     gen.prefill_tokens_per_s, gen.decode_tokens_per_s, _peak_rss_self(), gen.tokens,
                     gen.prefill_cpu_seconds, gen.decode_cpu_seconds)

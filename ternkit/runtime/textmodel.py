@@ -56,9 +56,10 @@ def open_text_model(source: str | Path, *, target: str | None = None, tokenizer:
     from ternkit.graph import load_model
 
     if model is None:
-        model = load_model(source)
-        model.require_params()
-    tok = load_tokenizer(source, model.config.vocab_size, tokenizer)
+        model = load_model(source, with_params=False)   # checkpoints come with their weights
+    tok = load_tokenizer(source, model.config.vocab_size, tokenizer)   # refuse before drawing random weights
+    if model.params is None:   # random weights; above 50 M parameters as packed ternary codes
+        model = load_model(source, packed_random=True)
     if reference:
         return TextModel(model, tok, reference_core, "numpy reference")
     lowered = lower_for_text(model, target, threads)
