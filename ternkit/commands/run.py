@@ -14,11 +14,10 @@ import numpy as np
 
 from ternkit.errors import TernkitError
 from ternkit.graph import DEFAULT_MODEL, load_model
+from ternkit.reference.model import reference_core
 from ternkit.runtime.model import check_exact
 from ternkit.runtime.report import RunReport
-from ternkit.reference.model import reference_core
 from ternkit.runtime.throughput import compare
-
 
 REPEATS = 5                   # interleaved throughput runs; the median is reported
 SAMPLE_PROMPT = "import os\ndef main("

@@ -85,8 +85,8 @@ def forward(model: ModelGraph, tokens, *, cache: KVCache | None = None, core: In
             out = rmsnorm(ins[0], params[f"{node}.weight"], a["eps"])
         elif op == "bitlinear":
             w_q = None if isinstance(core, OwnWeightsCore) else model.quantized_weight(node)[0]
-            out = bitlinear_q(ins[0], w_q, model.weight_scale(node), activation_bits=a["activation_bits"], outlier_k=a["outlier_k"],
-                              matmul=lambda x_q, w, _n=node: core(_n, x_q, w))
+            out = bitlinear_q(ins[0], w_q, model.weight_scale(node), activation_bits=a["activation_bits"],
+                              outlier_k=a["outlier_k"], matmul=lambda x_q, w, _n=node: core(_n, x_q, w))
         elif op == "attention":
             out = _attention(ins, a, positions, cache)
         elif op == "ffn_act":
