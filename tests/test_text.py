@@ -161,6 +161,34 @@ def test_gguf_tokenizer_matches_the_tokenizer_it_was_written_from(tmp_path):
     assert isinstance(load_tokenizer(path, 400), type(ours))
 
 
+def test_complete_reads_the_tokenizer_of_a_gguf_model(tmp_path, monkeypatch, capsys):
+    from test_import_gguf import ternary_source, write_gguf
+
+    tok_path = small_tokenizer(tmp_path)
+    spec = json.loads(tok_path.read_text())
+    vocab = spec["model"]["vocab"]
+    tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
+    header = gguf.GGUFWriter.write_header_to_file
+
+    def with_tokenizer(self, *args, **kwargs):   # the BitNet test writer plus a tokenizer
+        self.add_tokenizer_model("gpt2")
+        self.add_token_list(tokens)
+        self.add_token_merges(merges)
+        return header(self, *args, **kwargs)
+
+    monkeypatch.setattr(gguf.GGUFWriter, "write_header_to_file", with_tokenizer)
+    cfg = config_from_dict({"name": "g", "vocab_size": 320, "hidden": 256, "layers": 1, "max_seq": 64,
+                            "defaults": {"attention": {"heads": 4, "kv_heads": 2}, "ffn": {"hidden": 512}}})
+    path = tmp_path / "m.gguf"
+    write_gguf(path, ternary_source(cfg), "TQ2_0")
+    assert main(["complete", str(path), "--prompt", "def main(", "-n", "10"]) == 0
+    out, err = capsys.readouterr()
+    tok = from_tokenizer_json(tok_path)
+    ref = greedy_generate(load_model(path), tok.encode("def main("), 10)
+    assert out == tok.decode(ref) + "\n" and "GGUF byte-level BPE" in err
+
+
 def test_perplexity_through_the_kernels_is_identical_to_the_reference(trained):
     text = ev.heldout_text(trained.tokenizer, ev.training_config(TRAINED)).head(3000, trained.tokenizer)
     got = ev.perplexity(trained.model, text.ids, seq_len=128, core=trained.core, text_bytes=text.predicted_bytes)
