@@ -111,3 +111,17 @@ def test_2b4t_runs_end_to_end_in_c(capsys):
     assert main(["speed", "bitnet-b1.58-2b4t", "--runtime", "c", "--prompt", "2", "--decode", "1"]) == 0
     out = capsys.readouterr().out
     assert "2,41" in out and "C runtime" in out and "% of roofline" in out
+
+
+def test_compiled_float16_widening_is_numpys_and_keeps_the_logits_identical():
+    from ternkit.reference.model import lm_head
+    from ternkit.runtime.widen import widen_f16
+
+    every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    ok = ~np.isnan(every)
+    np.testing.assert_array_equal(widen_f16(every)[ok].view(np.uint32), every[ok].astype(np.float32).view(np.uint32))
+    assert np.isnan(widen_f16(every)[~ok]).all()
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((5000, 96), dtype=np.float32) * 0.02).astype(np.float16)
+    x = rng.standard_normal((3, 96), dtype=np.float32)
+    np.testing.assert_array_equal(lm_head(x, w, widen_f16), lm_head(x, w))

@@ -30,22 +30,25 @@ def reference_core(node: str, x_q: np.ndarray, w_q: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class OwnWeightsCore:
     """An integer core that holds its own (packed) weights, e.g. compiled kernels: `forward` hands it
-    no `w_q`, so weights stored packed are never unpacked for it."""
+    no `w_q`, so weights stored packed are never unpacked for it. `widen` (optional) is an exact,
+    faster float16 -> float32 conversion for a float16 LM head (same values as numpy's `astype`)."""
 
     run: Callable[[str, np.ndarray], np.ndarray]
+    widen: Callable[[np.ndarray], np.ndarray] | None = None
 
     def __call__(self, node: str, x_q: np.ndarray, w_q: np.ndarray | None = None) -> np.ndarray:
         return self.run(node, x_q)
 
 
-def lm_head(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """`x @ w.T` in float32; a float16 head is widened a block of rows at a time (no full float32 copy).
-    Every logit is the same float32 dot product either way."""
+def lm_head(x: np.ndarray, w: np.ndarray, widen: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """`x @ w.T` in float32; a float16 head is widened (exactly, by `widen` when given) a block of rows
+    at a time (no full float32 copy). Every logit is the same float32 dot product either way."""
     if w.dtype == np.float32:
         return x @ w.T
+    widen = widen or (lambda block: block.astype(np.float32))
     out = np.empty((x.shape[0], w.shape[0]), dtype=np.float32)
     for i in range(0, w.shape[0], HEAD_ROWS):
-        out[:, i:i + HEAD_ROWS] = x @ w[i:i + HEAD_ROWS].astype(np.float32).T
+        out[:, i:i + HEAD_ROWS] = x @ widen(w[i:i + HEAD_ROWS]).T
     return out
 
 
@@ -95,7 +98,7 @@ def forward(model: ModelGraph, tokens, *, cache: KVCache | None = None, core: In
             out = ins[0] + ins[1]
         elif op == "linear":
             w = params["embed.weight"] if a["tied"] else params["lm_head.weight"]
-            out = lm_head(ins[0], w)
+            out = lm_head(ins[0], w, core.widen if isinstance(core, OwnWeightsCore) else None)
         else:
             raise ShapeError(f"node {node!r}: unknown op {op!r}")
         values[node] = out

@@ -44,8 +44,11 @@ class LoweredModel:
 
     @property
     def core(self) -> OwnWeightsCore:
-        """The integer core for `reference.forward`: the kernels, which hold their own packed weights."""
-        return OwnWeightsCore(self.run)
+        """The integer core for `reference.forward`: the kernels, which hold their own packed weights,
+        and the compiled exact float16 widening for a float16 LM head."""
+        from ternkit.runtime.widen import widen_f16
+
+        return OwnWeightsCore(self.run, widen_f16)
 
     def forward(self, tokens, cache: KVCache | None = None) -> np.ndarray:
         return forward(self.model, tokens, cache=cache, core=self.core)
