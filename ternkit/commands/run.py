@@ -14,11 +14,16 @@ import numpy as np
 
 from ternkit.errors import TernkitError
 from ternkit.graph import DEFAULT_MODEL, load_model
+from ternkit.reference.model import reference_core
 from ternkit.runtime.build import check_cache
 from ternkit.runtime.model import check_exact
 from ternkit.runtime.report import RunReport
-from ternkit.runtime.throughput import measure
+from ternkit.runtime.throughput import compare
 from ternkit.sim.config import load_npu_config
+
+REPEATS = 5                   # interleaved throughput runs; the median is reported
+SAMPLE_PROMPT = "import os\ndef main("
+SAMPLE_TOKENS = 40
 
 
 def register(sub) -> None:
@@ -47,8 +52,9 @@ def run(args) -> int:
     model = load_model(args.model)
     cfg = model.config
     if model.params is None:
-        raise TernkitError(f"model {cfg.name!r} has shapes only (too big for random weights): give a checkpoint "
-                           "(.gguf / .safetensors / .npz) or a smaller model")
+        raise TernkitError(f"model {cfg.name!r} is too big for `run` with random weights (it validates against the "
+                           "numpy reference token by token): time it with `ternkit speed` (random packed ternary "
+                           "weights, Python and C runtimes) or give a checkpoint (.gguf / .safetensors / .npz)")
     if args.prompt + args.decode > cfg.max_seq:
         raise TernkitError(f"--prompt {args.prompt} + --decode {args.decode} tokens exceed the context of model "
                            f"{cfg.name} ({cfg.max_seq} tokens, max_seq); use at most {cfg.max_seq} in total")
@@ -69,13 +75,14 @@ def run(args) -> int:
     report.exact, report.bitlinear_calls_checked = ex.ok, ex.bitlinear_calls
     report.mismatches, report.max_logit_diff = ex.mismatched_calls, ex.max_logit_diff
     report.tokens_generated, report.tokens_reference = ex.tokens_generated, ex.tokens_reference
-    step(f"benchmarking {lowered.target} kernels: prefill {n_prompt} tokens, decode {n_decode} tokens")
-    tp = measure(model, prompt, n_decode, core=lowered.core)
-    report.prefill_tps["kernels"], report.decode_tps["kernels"] = tp.prefill_tokens_per_s, tp.decode_tokens_per_s
-    step("benchmarking the numpy reference")
-    tp = measure(model, prompt, n_decode)
-    report.prefill_tps["reference"], report.decode_tps["reference"] = tp.prefill_tokens_per_s, tp.decode_tokens_per_s
-    report.prefill_tokens, report.decode_tokens = tp.prefill_tokens, tp.decode_tokens
+    step(f"benchmarking {lowered.target} kernels against the numpy reference, interleaved (median of "
+         f"{REPEATS}): prefill {n_prompt} tokens, decode {n_decode} tokens")
+    for name, tp in compare(model, prompt, n_decode, {"kernels": lowered.core, "reference": reference_core},
+                            REPEATS).items():
+        report.prefill_tps[name], report.decode_tps[name] = tp.prefill_tokens_per_s, tp.decode_tokens_per_s
+        report.prefill_tokens, report.decode_tokens = tp.prefill_tokens, tp.decode_tokens
+    if cfg.vocab_size == 256:
+        report.sample = _sample_text(args.model, model, lowered)
     _simulate(model, report, n_prompt, n_decode, npu, args.npu)
     report.seconds = time.perf_counter() - t_start
     print(report.text())
@@ -83,6 +90,20 @@ def run(args) -> int:
         for path in report.write(args.out):
             step(f"wrote {path}")
     return 0 if report.exact in (True, None) else 1
+
+
+def _sample_text(source: str, model, lowered) -> str:
+    """A few words the model writes through the kernels (byte-level models), greedy."""
+    from ternkit.runtime.textmodel import TextModel
+    from ternkit.runtime.tokenizer import ByteTokenizer
+
+    step(f"generating text through the kernels: {SAMPLE_PROMPT!r} + {SAMPLE_TOKENS} bytes")
+    pieces: list[str] = []
+    TextModel(model, ByteTokenizer(), lowered.core, lowered.target).complete(SAMPLE_PROMPT, SAMPLE_TOKENS,
+                                                                            on_text=pieces.append)
+    trained = Path(source).suffix in (".npz", ".safetensors", ".gguf")
+    note = "" if trained else " (random weights: a trained model is examples/tiny-trained.safetensors)"
+    return f"{SAMPLE_PROMPT!r} -> {''.join(pieces)!r}{note}"
 
 
 def _lower(model, target: str | None, n_prompt: int, report: RunReport):

@@ -9,7 +9,6 @@ as in real decoding)."""
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import io
 import statistics
@@ -25,6 +24,7 @@ from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.target import Target
 from ternkit.outputs import write_file
 from ternkit.reference.quant import ternary_matmul
+from ternkit.runtime.blas import single_threaded_blas
 from ternkit.runtime.build import build_module
 from ternkit.runtime.kernels import Kernel, compile_plan
 
@@ -69,25 +69,7 @@ def median_time(fn: Callable[[], object], repeat: int, *, min_seconds: float = 0
     return statistics.median(times)
 
 
-# -- the machine: BLAS threads, roofline kernels --------------------------------------------------
-def set_blas_threads(n: int) -> bool:
-    """Limit numpy's OpenBLAS to `n` threads (through its C API, numpy may already be loaded)."""
-    try:
-        maps = Path("/proc/self/maps").read_text()
-    except OSError:
-        return False
-    libs = sorted({line.split()[-1] for line in maps.splitlines() if "openblas" in line.lower() and ".so" in line})
-    for path in libs:
-        lib = ctypes.CDLL(path)
-        for sym in ("openblas_set_num_threads", "scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-                    "scipy_openblas_set_num_threads"):
-            fn = getattr(lib, sym, None)
-            if fn is not None:
-                fn(ctypes.c_int(n))
-                return True
-    return False
-
-
+# -- the machine: roofline kernels --------------------------------------------------
 @functools.lru_cache(maxsize=1)
 def roofline_module():
     from ternkit.codegen.targets import get_target
@@ -142,6 +124,7 @@ def _copies(packed: np.ndarray, dram_bytes: int) -> list[np.ndarray]:
     return [packed.copy() for _ in range(count)]
 
 
+@single_threaded_blas()
 def measure(shapes: Sequence[tuple[int, int]], tokens: Sequence[int], targets: Sequence[Target], *,
             threads: Sequence[int] = (1,), dram: bool = True, dram_mb: int = 512, scalar: bool = True,
             numpy_ref: bool = True, repeat: int = 15, tuning: dict | None = None,
@@ -149,7 +132,6 @@ def measure(shapes: Sequence[tuple[int, int]], tokens: Sequence[int], targets: S
     """Measure every (shape, n) on every target/format (+ baseline, scalar, numpy, stream read)."""
     from ternkit.codegen.targets import get_target
 
-    set_blas_threads(1)
     extra = [get_target("baseline")] if get_target("baseline").unavailable_reason() is None else []
     if scalar:
         extra.append(get_target("scalar"))

@@ -30,6 +30,7 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 
 
 POOL_WORKERS = 15
+POOL_SPIN = 200000   # pause loops a worker spins before it sleeps
 
 
 @functools.lru_cache(maxsize=1)
@@ -37,7 +38,7 @@ def _cpool():
     """The generated C thread pool (templates/runtime/pool.c.j2), or None where it cannot be built."""
     from ternkit.codegen.jinja import render
 
-    source = render("runtime/pool.c.j2", max_workers=POOL_WORKERS, spin=200000)
+    source = render("runtime/pool.c.j2", max_workers=POOL_WORKERS, spin=POOL_SPIN)
     cdef = ("int ternkit_parallel(void *fn, const void *w, const void *x, void *y, int32_t n, "
             "const int32_t *edges, int32_t parts);")
     try:
@@ -147,10 +148,11 @@ class KernelLibrary:
     target: Target
     module: Any
 
-    def kernel(self, spec: KernelSpec, w_q: np.ndarray) -> Kernel:
+    def kernel(self, spec: KernelSpec, w_q: np.ndarray | None = None, *, packed: np.ndarray | None = None) -> Kernel:
+        """The kernel bound to `w_q` (packed here), or to weights already packed by `Target.pack(spec, ...)`."""
         if spec not in self.plan.kernels:
             raise TernkitError(f"{spec.name} is not in this plan")
-        packed = np.ascontiguousarray(self.target.pack(spec, w_q))
+        packed = np.ascontiguousarray(self.target.pack(spec, w_q) if packed is None else packed)
         return Kernel(spec=spec, packed=packed, _fn=getattr(self.module.lib, spec.name), _ffi=self.module.ffi,
                       _mod_lib=self.module.lib)
 

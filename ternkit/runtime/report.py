@@ -35,6 +35,7 @@ class RunReport:
     prefill_tps: dict[str, float] = field(default_factory=dict)   # "kernels"/"reference" -> tokens/s
     decode_tps: dict[str, float] = field(default_factory=dict)
     npu: dict | None = None   # config, cycles, seconds, energy_uj, savings_vs_int8/fp16, arithmetic_savings_vs_fp16
+    sample: str | None = None     # prompt -> text the kernels generated (byte-level models)
     seconds: float = 0.0
 
     def rows(self) -> list[tuple[str, str]]:
@@ -53,6 +54,8 @@ class RunReport:
             if "kernels" in tps and "reference" in tps:
                 parts.append(f"x{tps['kernels'] / tps['reference']:.2f} vs numpy")
             r.append((what, f"{n} tokens: " + ", ".join(parts)))
+        if self.sample:
+            r.append(("text", self.sample))
         if self.npu:
             n = self.npu
             r.append(("npu", f"config {n['config']}, cycles {n['cycles']:,}, time {n['seconds'] * 1e6:,.1f} us, "

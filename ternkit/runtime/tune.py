@@ -15,6 +15,7 @@ from ternkit.codegen.target import Target
 from ternkit.errors import TernkitError
 from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime.bench import median_time
+from ternkit.runtime.blas import single_threaded_blas
 from ternkit.runtime.kernels import Kernel, compile_plan
 
 
@@ -48,6 +49,7 @@ def _timer(target: Target, spec: KernelSpec, dram_mb: int) -> Callable[[dict], f
     return measure
 
 
+@single_threaded_blas()
 def tune_spec(target: Target, spec: KernelSpec, *, dram_mb: int = 128,
               log: Callable[[str], None] = lambda s: None) -> TuneResult:
     spec = target.specialise(spec)

@@ -23,6 +23,7 @@ from ternkit.errors import Interrupted, TernkitError
 from ternkit.graph.checkpoint import read_checkpoint, save_checkpoint
 from ternkit.graph.model import ModelGraph, build_graph, init_params
 from ternkit.outputs import check_file, record
+from ternkit.runtime.blas import single_threaded_blas
 from ternkit.train import ops
 from ternkit.train.config import TrainConfig
 from ternkit.train.data import Corpus, load_corpus
@@ -109,6 +110,7 @@ class _StopOnCtrlC:
             signal.signal(signal.SIGINT, self._old)
 
 
+@single_threaded_blas()
 def train(cfg: TrainConfig, *, resume: bool = False, stop_after: int | None = None, progress: bool = True,
           log=print) -> TrainResult:
     """Train to `cfg.steps` (or stop early after `stop_after` steps, saving a resumable checkpoint)."""
