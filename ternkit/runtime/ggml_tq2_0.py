@@ -17,6 +17,7 @@ Not timed: quantizing activations to q8_K (ggml does it once per call, O(K), bef
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import numpy as np
@@ -74,10 +75,22 @@ class Tq2_0Kernel:
     def __init__(self, w_q: np.ndarray, scale=1.0) -> None:
         self.M, self.K = w_q.shape
         self.blocks = padded_k(self.K) // QK
-        self.packed = pack_weights(w_q, scale)
+        self._bind(pack_weights(w_q, scale))
+
+    def _bind(self, packed: np.ndarray) -> None:
         mod = _module(self.M, self.blocks)
-        self._runner = pool.Runner(mod.ffi, mod.lib, "ternkit_tq2_0", self.packed)
+        self.packed = packed
+        self._runner = pool.Runner(mod.ffi, mod.lib, "ternkit_tq2_0", packed)
         self._edges: dict[int, tuple[int, ...]] = {}
+
+    def rebound(self, packed: np.ndarray) -> Tq2_0Kernel:
+        """The same kernel on another copy of its packed weights (DRAM benchmarks)."""
+        other = copy.copy(self)
+        other._bind(packed)
+        return other
+
+    def threads_for(self, n: int, threads: int | str = "auto") -> int:
+        return pool.choose_threads(pool.check_threads(threads), self.packed.nbytes * n, self.M)
 
     def __call__(self, x_blocks: np.ndarray, *, threads: int | str = 1, out: np.ndarray | None = None) -> np.ndarray:
         if x_blocks.dtype != Q8_K or x_blocks.ndim != 2 or x_blocks.shape[1] != self.blocks \
@@ -87,7 +100,7 @@ class Tq2_0Kernel:
         n = x_blocks.shape[0]
         if out is None:
             out = np.empty((n, self.M), np.float32)
-        parts = pool.choose_threads(pool.check_threads(threads), self.packed.nbytes * n, self.M)
+        parts = self.threads_for(n, threads)
         edges = self._edges.get(parts)
         if edges is None:
             edges = self._edges[parts] = tuple(self.M * i // parts for i in range(parts + 1))
