@@ -218,7 +218,8 @@ def measure(shapes: Sequence[tuple[int, int]], tokens: Sequence[int], targets: S
         if t.unavailable_reason() is None and (t, "i2") not in kinds:
             kinds.append((t, "i2"))
     with_tq2_0 = get_target("avx2").unavailable_reason() is None
-    steps = len(shapes) * len(tokens) * len(labels) * (len(kinds) + with_tq2_0 + numpy_ref + 1)
+    n_slow = sum(t.name == "scalar" for t, _ in kinds)
+    steps = len(shapes) * progress_steps(tokens, len(kinds) + with_tq2_0, n_slow, len(labels), dram, numpy_ref, repeat)
     bar = tqdm(total=steps, desc="bench", unit="run", file=sys.stderr, disable=not progress, leave=False)
     rng = np.random.default_rng(0)
     rows: list[Row] = []
@@ -239,49 +240,89 @@ def measure(shapes: Sequence[tuple[int, int]], tokens: Sequence[int], targets: S
     return rows
 
 
+def _interleaved(calls: Sequence[Callable[[], object]], repeat: int, tick: Callable[[], None]) -> list[float]:
+    """Median time of each call, measured in rounds that run every call in turn (one untimed call,
+    then 3 timed ones: weights stay hot), so all of them see the same machine load: ratios between
+    kernels and between thread counts survive a busy machine better than back-to-back medians."""
+    times: list[list[float]] = [[] for _ in calls]
+    for _ in range(max(1, -(-repeat // 3))):
+        for fn, ts in zip(calls, times):
+            fn()
+            for _ in range(3):
+                t0 = time.perf_counter()
+                fn()
+                ts.append(time.perf_counter() - t0)
+        tick()
+    return [statistics.median(ts) for ts in times]
+
+
+def _rounds(repeat: int) -> int:
+    return max(1, -(-repeat // 3))
+
+
 def _measure_point(shape: str, n: int, w, x, cands: list[_Candidate], labels, dram: bool, dram_mb: int,
                    numpy_ref: bool, repeat: int, bar) -> list[Row]:
     nbytes = min(c.packed.nbytes for c in cands)        # the roofline reads the smallest format's bytes
     hot_stream = Stream([np.ones(nbytes, np.uint8)])
-    cold_stream = Stream(_copies(np.ones(nbytes, np.uint8), dram_mb << 20)) if dram else None
+    fast = [c for c in cands if not c.one_thread_only]
     found: list[Row] = []
-    numpy_sec: dict[int, float] = {}     # by BLAS thread count ("2" and "auto" may be the same)
-    for th in labels:
-        for c in cands:
-            bar.set_description(f"bench {shape} n={n} {c.label} threads={th}")
+
+    bar.set_description(f"bench {shape} n={n} hot, every kernel and thread count in turn")
+    pairs = [(c, th) for th in labels for c in fast]
+    streams = labels if n == 1 else []          # the bandwidth roofline bounds GEMV only
+    calls = [functools.partial(c.bind(c.packed), th) for c, th in pairs] + [hot_stream.runner(th) for th in streams]
+    secs = _interleaved(calls, repeat, bar.update)
+    for (c, th), sec in zip(pairs, secs):
+        found.append(Row(shape, n, c.label, "hot", str(th), c.threads_for(th), sec, c.packed.nbytes, c.ops))
+    for th, sec in zip(streams, secs[len(pairs):]):
+        found.append(Row(shape, n, "stream read", "hot", str(th), hot_stream.threads_for(th), sec, nbytes, 0,
+                         roofline=nbytes / sec / 1e9))
+    for c in cands:
+        if c.one_thread_only:
+            bar.set_description(f"bench {shape} n={n} {c.label}")
+            found.append(Row(shape, n, c.label, "hot", "1", 1, median_time(functools.partial(c.bind(c.packed), 1), 3),
+                             c.packed.nbytes, c.ops))
             bar.update()
-            if c.one_thread_only and th != 1:
-                continue
-            used = c.threads_for(th)
-            call = c.bind(c.packed)
-            sec = median_time(lambda: call(th), 3 if c.one_thread_only else repeat)
-            found.append(Row(shape, n, c.label, "hot", str(th), used, sec, c.packed.nbytes, c.ops))
-            if cold_stream is not None and not c.one_thread_only:
+
+    if dram:
+        cold_stream = Stream(_copies(np.ones(nbytes, np.uint8), dram_mb << 20))
+        for th in labels:
+            for c in fast:
+                bar.set_description(f"bench {shape} n={n} {c.label} threads={th} from DRAM")
                 calls = [c.bind(p) for p in _copies(c.packed, dram_mb << 20)]
                 sec, stream_sec = _alternate(lambda: [f(th) for f in calls], cold_stream.runner(th))
                 gbs = sum(b.nbytes for b in cold_stream.buffers) / stream_sec / 1e9
-                found.append(Row(shape, n, c.label, "dram", str(th), used, sec / len(calls), c.packed.nbytes,
-                                 c.ops, roofline=gbs))
+                found.append(Row(shape, n, c.label, "dram", str(th), c.threads_for(th), sec / len(calls),
+                                 c.packed.nbytes, c.ops, roofline=gbs))
                 del calls
-        if numpy_ref:
-            bar.set_description(f"bench {shape} n={n} numpy threads={th}")
-            bar.update()
-            used = used_threads(th)
-            if used not in numpy_sec:
-                numpy_sec[used] = _numpy_seconds(x, w, used)
-            found.append(Row(shape, n, "numpy f32", "hot", str(th), used, numpy_sec[used], 0,
-                             2 * w.shape[0] * w.shape[1] * n))
-        bar.set_description(f"bench {shape} n={n} stream read threads={th}")
-        bar.update()
-        sec = median_time(hot_stream.runner(th), repeat)
-        found.append(Row(shape, n, "stream read", "hot", str(th), hot_stream.threads_for(th), sec, nbytes, 0,
-                         roofline=nbytes / sec / 1e9))
-        if cold_stream is not None:
+                bar.update()
             sec = median_time(cold_stream.runner(th), 5) / len(cold_stream.buffers)
             found.append(Row(shape, n, "stream read", "dram", str(th), cold_stream.threads_for(th), sec, nbytes, 0,
                              roofline=nbytes / sec / 1e9))
+        del cold_stream
+
+    if numpy_ref:
+        numpy_sec: dict[int, float] = {}     # by BLAS thread count ("2" and "auto" may be the same)
+        for th in labels:
+            bar.set_description(f"bench {shape} n={n} numpy threads={th}")
+            for k in {1, used_threads(th)}:
+                if k not in numpy_sec:
+                    numpy_sec[k] = _numpy_seconds(x, w, k)
+            # the better of 1 BLAS thread and as many as asked (BLAS threads can lose on a busy machine)
+            best = min((1, used_threads(th)), key=numpy_sec.__getitem__)
+            found.append(Row(shape, n, "numpy f32", "hot", str(th), best, numpy_sec[best], 0,
+                             2 * w.shape[0] * w.shape[1] * n))
+            bar.update()
     _relate(found)
     return found
+
+
+def progress_steps(tokens: Sequence[int], n_kinds: int, n_slow: int, labels: int, dram: bool, numpy_ref: bool,
+                   repeat: int) -> int:
+    """Progress-bar steps of one shape (matches the bar.update calls of _measure_point)."""
+    fast = n_kinds - n_slow
+    return sum(_rounds(repeat) + n_slow + (fast * labels if dram and n == 1 else 0) + (labels if numpy_ref else 0)
+               for n in tokens)
 
 
 def _relate(found: list[Row]) -> None:
@@ -306,7 +347,7 @@ def format_table(rows: Sequence[Row]) -> str:
         gbs, kernel = r.gbs, r.kernel not in ("stream read", "numpy f32")
         out.append((r.shape, str(r.n), r.kernel, r.mode, r.threads, str(r.used), f"{r.us:,.1f}",
                     f"{gbs:.1f}" if gbs else "-", f"{r.gops:.1f}" if r.ops else "-",
-                    f"{100 * gbs / r.roofline:.0f} %" if gbs and r.roofline and kernel else "-",
+                    f"{100 * gbs / r.roofline:.0f} %" if gbs and r.roofline and kernel and r.n == 1 else "-",
                     f"{r.numpy / r.seconds:.2f}" if r.numpy and r.mode == "hot" and kernel else "-",
                     f"{r.tq2_0 / r.seconds:.2f}" if r.tq2_0 and kernel else "-",
                     f"{r.single / r.seconds:.2f}" if r.single and r.threads != "1" else "-"))
@@ -317,10 +358,11 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-NOTES = ("us: median wall time a call; GB/s: packed weight bytes / time; % roofline: of the stream read of "
-         "the same mode and thread count; x numpy: numpy f32 matmul time (BLAS on as many threads) / time; "
-         "x tq2_0: faithful ggml TQ2_0 x q8_K time / time; scaling: this kernel's 1-thread time / time; "
-         "used: threads the call used (threads asked, capped by the usable cores and by work).")
+NOTES = ("us: median wall time a call (hot: every kernel and thread count timed in turn, round after round, "
+         "so they see the same machine load); GB/s: packed weight bytes / time; % roofline (GEMV): of the stream "
+         "read of the same mode and thread count; x numpy: numpy f32 matmul time (the better of 1 BLAS thread "
+         "and as many as asked) / time; x tq2_0: faithful ggml TQ2_0 x q8_K time / time; scaling: this "
+         "kernel's 1-thread time / time; used: threads the call used (asked, capped by usable cores and work).")
 
 
 def plot_gemv(rows: Sequence[Row], path: Path) -> None:
