@@ -8,7 +8,7 @@ Progress goes to stderr; the table goes to stdout and to a results file.
 
     python benchmarks/kernel_perf.py [--shapes 2560x2560,6912x2560,2560x6912] [--tokens 1,64]
                                      [--threads 1,2,...,auto] [--targets avx512,avx2] [--plot gemv.png]
-                                     [--out benchmarks/results/kernel_perf-<machine>.txt]
+                                     [--out benchmarks/results/kernel_perf-<cpu>-<isa>-<cores>c.txt]
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--no-scalar", action="store_true")
     ap.add_argument("--tuning", type=Path, default=None)
     ap.add_argument("--plot", type=Path, default=None)
-    ap.add_argument("--out", type=Path, default=None, help="results file (default benchmarks/results/kernel_perf-<cpu>.txt)")
+    ap.add_argument("--out", type=Path, default=None, help="results file (default benchmarks/results/kernel_perf-<cpu>-<isa>-<cores>c.txt)")
     args = ap.parse_args()
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
     threads = pool.parse_thread_counts(args.threads or default_threads())
@@ -64,7 +64,9 @@ def main() -> None:
         f"command: python benchmarks/kernel_perf.py {shlex.join(sys.argv[1:])}".rstrip(),
         "", bench.format_table(rows), "", bench.NOTES])
     print(text)
-    out = args.out or RESULTS / f"kernel_perf-{re.sub(r'[^a-z0-9]+', '-', machine.lower()).strip('-')}.txt"
+    isa = "avx512" if get_target("avx512").unavailable_reason() is None else "avx2"
+    slug = re.sub(r"[^a-z0-9]+", "-", machine.lower()).strip("-")
+    out = args.out or RESULTS / f"kernel_perf-{slug}-{isa}-{pool.usable_cores()}c.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n")
     print(f"wrote {out}")
