@@ -12,6 +12,7 @@ copies far larger than the caches, called in turn, as in real decoding)."""
 from __future__ import annotations
 
 import functools
+import io
 import statistics
 import sys
 import time
@@ -24,6 +25,7 @@ import numpy as np
 from ternkit.codegen.jinja import render
 from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.target import Target
+from ternkit.outputs import write_file
 from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime import ggml_tq2_0, pool
 from ternkit.runtime.build import build_module
@@ -389,6 +391,7 @@ def plot_gemv(rows: Sequence[Row], path: Path) -> None:
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
+    write_file(path, buf.getvalue(), "--plot")
