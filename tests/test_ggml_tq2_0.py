@@ -11,12 +11,11 @@ from hypothesis import strategies as st
 
 from codegen_helpers import activations, weights
 from ternkit import formats
-from ternkit.codegen.targets import get_target
 from ternkit.errors import ShapeError
 from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime import ggml_tq2_0 as tq
 
-pytestmark = pytest.mark.skipif(get_target("avx2").unavailable_reason() is not None, reason="needs AVX2")
+pytestmark = pytest.mark.skipif(tq.unavailable_reason() is not None, reason=str(tq.unavailable_reason()))
 
 shapes = st.tuples(st.integers(1, 40), st.sampled_from([1, 255, 256, 257, 512, 700]), st.integers(1, 3),
                    st.sampled_from(["random", "plus", "minus", "zero", "sparse"]),

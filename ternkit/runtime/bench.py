@@ -219,7 +219,7 @@ def measure(shapes: Sequence[tuple[int, int]], tokens: Sequence[int], targets: S
         t = get_target(extra)
         if t.unavailable_reason() is None and (t, "i2") not in kinds:
             kinds.append((t, "i2"))
-    with_tq2_0 = get_target("avx2").unavailable_reason() is None
+    with_tq2_0 = ggml_tq2_0.unavailable_reason() is None
     n_slow = sum(t.name == "scalar" for t, _ in kinds)
     steps = len(shapes) * progress_steps(tokens, len(kinds) + with_tq2_0, n_slow, len(labels), dram, numpy_ref, repeat)
     bar = tqdm(total=steps, desc="bench", unit="run", file=sys.stderr, disable=not progress, leave=False)

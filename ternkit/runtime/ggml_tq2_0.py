@@ -31,6 +31,17 @@ Q8_K = np.dtype([("d", "<f4"), ("qs", "i1", QK), ("bsums", "<i2", 16)])   # ggml
 FLAGS = ("-O3", "-mavx2", "-mf16c", "-Wall", "-Wextra", "-Werror")     # no -mfma: see the template
 
 
+def unavailable_reason() -> str | None:
+    """None when this machine runs the kernel (AVX2 + F16C, as ggml's AVX2 path), else why not."""
+    from ternkit.codegen.targets import get_target
+    from ternkit.codegen.targets.avx2 import cpu_flags
+
+    reason = get_target("avx2").unavailable_reason()
+    if reason is None and cpu_flags() and "f16c" not in cpu_flags():
+        reason = "this CPU has no F16C (no 'f16c' in /proc/cpuinfo flags)"
+    return reason
+
+
 def padded_k(K: int) -> int:
     return -(-K // QK) * QK
 
