@@ -90,6 +90,26 @@ def test_oversubscribed_calls_are_capped_and_exact():
         assert np.array_equal(kern.call_split(x, 16), ref)
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_forced_split_on_one_pinned_core_completes_exactly():
+    """8 parts on 8 threads pinned to a single core: the caller may only wait for chunks in flight and
+    yields while it does, so every call completes (no livelock, no lost wake-up) and stays exact."""
+    import time
+
+    kern, w, rng = _kernel(M=512, K=1024)
+    x = rng.integers(-128, 128, (2, 1024)).astype(np.int8)
+    ref = ternary_matmul(x, w)
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(before)})
+        t0 = time.perf_counter()
+        for _ in range(50):
+            assert np.array_equal(kern.call_split(x, 8), ref)
+        assert time.perf_counter() - t0 < 20          # a hang or ms-long spins per call would blow this
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def test_pool_posts_to_workers_and_caller_runs_alone_when_asked():
     kern, w, rng = _kernel(M=256, K=512)
     x = rng.integers(-128, 128, (2, 512)).astype(np.int8)
