@@ -99,15 +99,24 @@ def test_forced_split_on_one_pinned_core_completes_exactly():
     kern, w, rng = _kernel(M=512, K=1024)
     x = rng.integers(-128, 128, (2, 1024)).astype(np.int8)
     ref = ternary_matmul(x, w)
+    kern.call_split(x, 8)                         # workers exist; pin them all, with the caller
     before = os.sched_getaffinity(0)
     try:
-        os.sched_setaffinity(0, {min(before)})
+        _pin_all_threads({min(before)})
         t0 = time.perf_counter()
         for _ in range(50):
             assert np.array_equal(kern.call_split(x, 8), ref)
         assert time.perf_counter() - t0 < 20          # a hang or ms-long spins per call would blow this
     finally:
-        os.sched_setaffinity(0, before)
+        _pin_all_threads(before)
+
+
+def _pin_all_threads(cpus) -> None:
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except OSError:                           # a thread that has just exited
+            pass
 
 
 def test_pool_posts_to_workers_and_caller_runs_alone_when_asked():
