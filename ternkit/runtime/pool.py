@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from ternkit.errors import TernkitError
 
 MAX_WORKERS = 63            # + the calling thread: 64 threads at most (one 64-core socket)
+LINE = 128                  # bytes kept apart: two 64-byte lines (Intel's adjacent-line prefetch)
 MIN_PART_BYTES = 64 << 10   # weight bytes x tokens a part must stream to be worth a hand-off (~5 us)
 SPIN_US = 30                # a worker pauses this long for the next call, then yields ...
 YIELD_US = 300              # ... until this long, then sleeps on its condition variable
@@ -75,7 +76,8 @@ def module():
     from ternkit.codegen.jinja import render
     from ternkit.runtime.build import build_module
 
-    source = render("runtime/pool.c.j2", max_workers=MAX_WORKERS, spin_us=SPIN_US, yield_us=YIELD_US)
+    source = render("runtime/pool.c.j2", max_workers=MAX_WORKERS, spin_us=SPIN_US, yield_us=YIELD_US,
+                    line=LINE)
     try:
         return build_module("pool", CDEF, source, flags=("-O2", "-pthread", "-Wall", "-Wextra", "-Werror"))
     except TernkitError:
