@@ -271,14 +271,18 @@ def _measure_point(shape: str, n: int, w, x, cands: list[_Candidate], labels, dr
 
     bar.set_description(f"bench {shape} n={n} hot, every kernel and thread count in turn")
     pairs = [(c, th) for th in labels for c in fast]
-    streams = labels if n == 1 else []          # the bandwidth roofline bounds GEMV only
-    calls = [functools.partial(c.bind(c.packed), th) for c, th in pairs] + [hot_stream.runner(th) for th in streams]
+    # the roofline of a thread count: the faster stream read on 1 thread or on that many (a small
+    # buffer is not worth splitting either); GEMV only, the bandwidth bounds nothing else
+    counts = sorted({1} | {used_threads(th) for th in labels}) if n == 1 else []
+    calls = [functools.partial(c.bind(c.packed), th) for c, th in pairs] + [hot_stream.runner(k) for k in counts]
     secs = _interleaved(calls, repeat, bar.update)
     for (c, th), sec in zip(pairs, secs):
         found.append(Row(shape, n, c.label, "hot", str(th), c.threads_for(th), sec, c.packed.nbytes, c.ops))
-    for th, sec in zip(streams, secs[len(pairs):]):
-        found.append(Row(shape, n, "stream read", "hot", str(th), hot_stream.threads_for(th), sec, nbytes, 0,
-                         roofline=nbytes / sec / 1e9))
+    stream_sec = dict(zip(counts, secs[len(pairs):]))
+    for th in labels if counts else []:
+        k = min((k for k in counts if k <= used_threads(th)), key=stream_sec.__getitem__)
+        found.append(Row(shape, n, "stream read", "hot", str(th), k, stream_sec[k], nbytes, 0,
+                         roofline=nbytes / stream_sec[k] / 1e9))
     for c in cands:
         if c.one_thread_only:
             bar.set_description(f"bench {shape} n={n} {c.label}")
