@@ -364,11 +364,12 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-NOTES = ("us: median wall time a call (hot: every kernel and thread count timed in turn, round after round, "
-         "so they see the same machine load); GB/s: packed weight bytes / time; % roofline (GEMV): of the stream "
-         "read of the same mode (hot: the faster of 1 thread and as many as asked); x numpy: numpy f32 matmul time (the better of 1 BLAS thread "
-         "and as many as asked) / time; x tq2_0: faithful ggml TQ2_0 x q8_K time / time; scaling: this "
-         "kernel's 1-thread time / time; used: threads the call used (asked, capped by usable cores and work).")
+NOTES = ("us: median wall time a call (hot: every kernel and thread count timed in turn, round after "
+         "round, so they see the same machine load); GB/s: packed weight bytes / time; % roofline (GEMV): "
+         "of the stream read of the same mode (hot: the faster of 1 thread and as many as asked); x numpy: "
+         "numpy f32 matmul time (the better of 1 BLAS thread and as many as asked) / time; x tq2_0: faithful "
+         "ggml TQ2_0 x q8_K time / time; scaling: this kernel's 1-thread time / time; used: threads the "
+         "call used (asked, capped by usable cores and work).")
 
 
 def plot_gemv(rows: Sequence[Row], path: Path) -> None:
