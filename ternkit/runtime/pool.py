@@ -112,7 +112,7 @@ class Runner:
 
     def run(self, x, y, n: int, edges: tuple[int, ...], threads: int) -> int:
         """Run the parts [edges[i], edges[i+1]) on up to `threads` threads; x and y are numpy arrays.
-        Returns how many pool workers the call was posted to (0: the calling thread ran every part)."""
+        Returns how many parts pool workers ran (0: the calling thread ran every part)."""
         mod = self._mod
         if mod is None:
             xs, ys = self._ffi.from_buffer("int8_t[]", x), self._ffi.from_buffer("int32_t[]", y, require_writable=True)
