@@ -127,11 +127,13 @@ def test_workers_take_parts_and_the_caller_runs_alone_when_asked():
     edges = pool.edges_of(kern.split(2))
     runner = pool.Runner(kern._ffi, kern._mod_lib, kern.spec.name, kern.packed)
     by_workers = 0
-    for _ in range(200):
+    for _ in range(3000):                                # a busy machine may starve the worker for a while
         out[:] = 0
         by_workers += runner.run(x, out, 1, edges, 2)
         assert np.array_equal(out, ref)
-    assert by_workers > 0                                # the worker joined calls (not the caller alone)
+        if by_workers:
+            break
+    assert by_workers > 0                                # the worker joined a call (not the caller alone)
     out[:] = 0
     assert runner.run(x, out, 1, edges, 1) == 0          # one thread: the caller runs every part
     assert np.array_equal(out, ref)
