@@ -1,5 +1,6 @@
 """The thread pool when more threads are forced than the machine has cores: the same GEMV split into
-1, 2, 4, 8, 16 parts on as many threads (no cap: `Kernel.call_split`), against the automatic choice.
+1, 2, 4, 8, 16 parts on as many threads (no cap, like `Kernel.call_split`), against the automatic
+choice, with the share of parts the pool's workers ran (the caller runs the rest).
 On an oversubscribed machine a split call must not be much slower than one thread, because the
 caller runs every chunk no worker has claimed. Median and 90th percentile of many calls.
 
@@ -44,16 +45,22 @@ def main() -> None:
     x = rng.integers(-128, 128, (1, K)).astype(np.int8)
     y = np.empty((1, M), np.int32)
     print(f"{t.name} GEMV {M}x{K}, {pool.usable_cores()} usable cores, {args.calls} calls each")
-    print(f"{'threads':>16}  {'median us':>10}  {'p90 us':>8}  {'x 1 thread':>10}")
+    print(f"{'threads':>16}  {'median us':>10}  {'p90 us':>8}  {'x 1 thread':>10}  {'parts run by workers':>20}")
     one, _ = percentiles(lambda: kern(x, threads=1, out=y), args.calls)
-    rows = [("1", one, _)]
+    rows = [("1", one, _, "-")]
+    runner = pool.Runner(kern._ffi, kern._mod_lib, kern.spec.name, kern.packed)
     for parts in (2, 4, 8, 16):
-        rows.append((f"{parts} forced", *percentiles(lambda: kern.call_split(x, parts, out=y), args.calls)))
+        edges, by_workers = pool.edges_of(kern.split(parts)), [0]
+
+        def call() -> None:
+            by_workers[0] += runner.run(x, y, 1, edges, parts)
+        med, p90 = percentiles(call, args.calls)
+        rows.append((f"{parts} forced", med, p90, f"{by_workers[0] / ((args.calls + 20) * parts):.0%}"))
     for asked in (16, "auto"):
         med, p90 = percentiles(lambda: kern(x, threads=asked, out=y), args.calls)
-        rows.append((f"{asked} -> {kern.threads_for(1, asked)} used", med, p90))
-    for label, med, p90 in rows:
-        print(f"{label:>16}  {med:10.1f}  {p90:8.1f}  {one / med:10.2f}")
+        rows.append((f"{asked} -> {kern.threads_for(1, asked)} used", med, p90, "-"))
+    for label, med, p90, share in rows:
+        print(f"{label:>16}  {med:10.1f}  {p90:8.1f}  {one / med:10.2f}  {share:>20}")
 
 
 if __name__ == "__main__":
