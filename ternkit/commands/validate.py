@@ -13,7 +13,7 @@ def register(sub) -> None:
     p.add_argument("--target", "-t", default=None, help=f"one of: {', '.join(target_names())} (default: best native)")
     p.add_argument("--format", dest="weight_format", default=None, help="force one weight format (i2, tl1, tl2)")
     p.add_argument("--tokens", type=counts, default="1,8", help="token counts to check (default 1,8)")
-    p.add_argument("--threads", type=positive, default=1, help="split M across this many threads")
+    p.add_argument("--threads", type=positive, default=1, help="split M into this many parts on as many threads (forced)")
     p.set_defaults(func=run)
 
 

@@ -131,7 +131,7 @@ def write_weights(model: ModelGraph, plan: Plan, target, path: Path) -> tuple[in
 
 def runtime_source(model: ModelGraph, plan: Plan, target, header: str, total_bytes: int, sizes: dict[str, int]) -> str:
     """The C program for a plan whose kernel library has header `header`."""
-    from ternkit.runtime.kernels import POOL_SPIN, POOL_WORKERS
+    from ternkit.runtime import pool
 
     cfg = model.config
     layers = []
@@ -153,7 +153,7 @@ def runtime_source(model: ModelGraph, plan: Plan, target, header: str, total_byt
                   rope_theta=cfg.rope_theta, max_seq=cfg.max_seq, tied=cfg.tie_embeddings, subln=cfg.subln,
                   total_bytes=total_bytes, embed_f16=embed_dtype(model) == np.float16,
                   prefill_chunk=max(chunk, PREFILL_CHUNK), has_gemm=chunk > 1,
-                  max_workers=POOL_WORKERS, spin=POOL_SPIN)
+                  **pool.template_args())
 
 
 def runtime_files(model: ModelGraph, plan: Plan, target, header: str) -> tuple[dict[str, str], bytes]:

@@ -40,11 +40,11 @@ def _timer(target: Target, spec: KernelSpec, dram_mb: int) -> Callable[[dict], f
         kern = compile_plan(Plan(target.name, "tune", [s]), target).kernel(s, w)
         if not np.array_equal(kern(x), ref):
             raise TernkitError(f"{s.name} with tiling {tiles} is not bit-exact: refusing to tune with it")
-        sec = median_time(lambda: kern(x, out=y), 5, min_seconds=0.15)
+        sec = median_time(lambda: kern(x, threads=1, out=y), 5, min_seconds=0.15)   # tilings are per core
         if spec.N == 1 and dram_mb:   # decode: weights also streamed from DRAM, as in real decoding
             ks = [Kernel(s, kern.packed.copy(), kern._fn, kern._ffi, kern._mod_lib)
                   for _ in range(max(2, (dram_mb << 20) // kern.packed.nbytes))]
-            sec += median_time(lambda: [k(x, out=y) for k in ks], 3) / len(ks)
+            sec += median_time(lambda: [k(x, threads=1, out=y) for k in ks], 3) / len(ks)
         return sec
     return measure
 
