@@ -65,7 +65,7 @@ FAST = [
          "what `make run` runs, in the venv running these tests; shorter prompt"),
     Fast(r"make test", None, "`make test` is this test suite"),
     Fast(r"make -C \S+( CC=\S+)?", lambda c: c, "builds generated code: as written"),
-    Fast(r"out/model_runtime out/weights\.bin[\d ]+", lambda c: c, "as written"),
+    Fast(r"out/model_runtime out/weights\.bin( --threads \d+ --generate \d+)?[\d ]+", lambda c: c, "as written"),
     Fast(r"qemu-aarch64 -L \S+ arm/model_runtime arm/weights\.bin[\d ]+", lambda c: c, "as written"),
     Fast(r"ternkit (generate|validate) [\w./-]+ .*", lambda c: on_this_machine(tiny(c)), "tiny instead of 2B4T"),
     Fast(r"ternkit tune .*", lambda c: on_this_machine(re.sub(r"--tokens \S+", "--tokens 1", tiny(c)))
@@ -77,8 +77,9 @@ FAST = [
          "tiny, and the grid cut to 4 points (written beside it by the test)"),
     Fast(r"(OMP_NUM_THREADS=1 )?ternkit train --experiment \w+ --steps \d+ --out \S+",
          lambda c: re.sub(r"--steps \d+", "--steps 2", c) + " --no-progress", "2 steps instead of 3000"),
-    Fast(r"python benchmarks/kernel_perf\.py .*",
-         lambda c: c + " --shapes 128x256 --tokens 1,4 --threads 1 --repeat 2 --dram-mb 8 --no-scalar",
+    Fast(r"python benchmarks/pool_oversubscribe\.py", lambda c: c + " --help", "its options only (it times for minutes)"),
+    Fast(r"python benchmarks/kernel_perf\.py( .*)?",
+         lambda c: c + " --shapes 128x256 --tokens 1,4 --threads 1 --repeat 2 --dram-mb 8 --no-scalar --out kernel_perf.txt",
          "one small shape, few repeats"),
 ]
 

@@ -9,12 +9,14 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    from ternkit.commands._args import counts, positive
+
     p = sub.add_parser("speed", help="end-to-end tokens/s, memory and roofline fraction (Python and C runtimes)")
     p.add_argument("model", help="built-in name (e.g. bitnet-b1.58-2b4t), YAML spec or checkpoint")
     p.add_argument("--target", "-t", default=None, help="kernel target (default: the best this CPU runs)")
-    p.add_argument("--prompt", type=int, default=64, help="prompt (prefill) tokens (default 64)")
-    p.add_argument("--decode", type=int, default=16, help="tokens to decode after the first (default 16)")
-    p.add_argument("--threads", default="1", help="thread counts, e.g. 1,2 (default 1)")
+    p.add_argument("--prompt", type=positive, default=64, help="prompt (prefill) tokens (default 64)")
+    p.add_argument("--decode", type=positive, default=16, help="tokens to decode after the first (default 16)")
+    p.add_argument("--threads", type=counts, default="1", help="thread counts, e.g. 1,2 (default 1)")
     p.add_argument("--runtime", choices=("both", "python", "c"), default="both", help="which runtimes (default both)")
     p.add_argument("--seed", type=int, default=None, help="seed of the random weights")
     p.set_defaults(func=run)
@@ -22,14 +24,13 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ternkit.codegen.tuning import machine_name
-    from ternkit.commands.generate import parse_tokens
     from ternkit.graph import load_model
     from ternkit.runtime.speed import measure_speed
 
     def log(msg: str) -> None:
         print(f"[ternkit speed] {msg}", file=sys.stderr, flush=True)
 
-    threads = parse_tokens(args.threads)
+    threads = list(args.threads)
     log(f"loading {args.model}")
     model = load_model(args.model, seed=args.seed, packed_random=True)
     stored = Path(args.model).suffix in (".npz", ".safetensors", ".gguf")

@@ -129,10 +129,10 @@ def stream_bandwidth(mb: int = STREAM_MB, repeat: int = 5) -> tuple[float, float
     import statistics
     import time
 
-    from ternkit.runtime.bench import stream_fn
+    from ternkit.runtime.bench import Stream
 
     buf = np.ones(mb << 20, dtype=np.uint8)
-    read = stream_fn([buf])
+    read = Stream([buf]).runner(1)
     read()
     wall, cpu = [], []
     for _ in range(repeat):
