@@ -14,7 +14,8 @@ import argparse
 from pathlib import Path
 
 from ternkit.codegen import tuning
-from ternkit.codegen.targets import all_targets, get_target
+from ternkit.codegen.targets import native_target, native_targets
+from ternkit.errors import TernkitError
 from ternkit.runtime import bench
 
 
@@ -23,7 +24,7 @@ def main() -> None:
     ap.add_argument("--shapes", default="2560x2560,6912x2560,2560x6912")
     ap.add_argument("--tokens", default="1,64,128,512")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--targets", default="", help="default: every native x86 SIMD target")
+    ap.add_argument("--targets", default="", help="default: every SIMD target this CPU runs natively")
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--dram-mb", type=int, default=512)
     ap.add_argument("--no-scalar", action="store_true")
@@ -32,10 +33,9 @@ def main() -> None:
     args = ap.parse_args()
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
     if args.targets:
-        targets = [get_target(t) for t in args.targets.split(",")]
+        targets = [native_target(t, "benchmark") for t in args.targets.split(",")]
     else:
-        targets = [t for t in all_targets() if t.name not in ("scalar", "baseline")
-                   and t.runs_natively() and t.unavailable_reason() is None]
+        targets = [t for t in native_targets() if t.name not in ("scalar", "baseline")]
     rows = bench.measure(shapes, [int(v) for v in args.tokens.split(",")], targets,
                          threads=[int(v) for v in args.threads.split(",")], dram=args.dram_mb > 0,
                          dram_mb=args.dram_mb, scalar=not args.no_scalar, repeat=args.repeat,
@@ -48,4 +48,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except TernkitError as exc:
+        raise SystemExit(f"error: {exc}") from None

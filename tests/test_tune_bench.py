@@ -17,7 +17,7 @@ from ternkit.errors import TernkitError
 from ternkit.runtime import bench
 
 AVX512 = get_target("avx512")
-needs_avx512 = pytest.mark.skipif(AVX512.unavailable_reason() is not None, reason=str(AVX512.unavailable_reason()))
+needs_avx512 = pytest.mark.skipif(not AVX512.runs_natively(), reason=str(AVX512.isa.missing("avx512")))
 
 
 def test_tuning_apply_and_bad_files(tmp_path):

@@ -33,14 +33,14 @@ def run(args) -> int:
 
     target = native_target(args.target, "tune")
     model = load_model(args.model, with_params=False)
-    fmts = [args.weight_format] if args.weight_format else list(getattr(target, "formats", ())) or [None]
+    fmts = [args.weight_format] if args.weight_format else list(target.formats)
     found, chosen, rows = {}, {}, []
     for spec in dict.fromkeys(lower_for(model, target, parse_tokens(args.tokens), args.weight_format).kernels):
         if spec.shape_key in chosen:
             continue
         results = []
         for fmt in fmts:   # the same shape in each format: tune its tiling, keep the fastest format
-            s = target.specialise(dataclasses.replace(spec, weight_format=fmt, tiling=())) if fmt else spec
+            s = target.specialise(dataclasses.replace(spec, weight_format=fmt, tiling=()))
             r = tune_spec(target, s, dram_mb=args.dram_mb, log=print)
             found[s.name] = r.tiling
             results.append(r)

@@ -26,7 +26,7 @@ def run(args) -> int:
     model = load_model(args.model)
     rows = validate(model, target, tokens=parse_tokens(args.tokens), weight_format=args.weight_format,
                     threads=args.threads)
-    note = " (NEON intrinsics emulated with SIMDe on this machine)" if getattr(target, "emulated", lambda: False)() else ""
+    note = f" ({target.emulation()} on this machine)" if target.emulation() else ""
     print(f"model {model.name}, target {target.name}{note}: {len(rows)} kernels")
     print(format_table(rows))
     bad = [r for r in rows if not r.bit_exact]

@@ -23,8 +23,8 @@ from ternkit.codegen.jinja import render
 from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.target import Target
 from ternkit.reference.quant import ternary_matmul
-from ternkit.runtime.build import build_module
-from ternkit.runtime.kernels import Kernel, compile_plan
+from ternkit.toolchain.cffi_build import build_module
+from ternkit.runtime.kernels import compile_plan
 
 STREAM_CHAINS = 12
 
@@ -88,15 +88,17 @@ def set_blas_threads(n: int) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def roofline_module():
-    from ternkit.codegen.targets import get_target
+    """The stream-read / int8-peak kernels for the widest vector ISA this CPU runs natively (AVX-512,
+    AVX2, else portable C), built with that target's flags."""
+    from ternkit.codegen.targets import get_c_target
 
-    wide = get_target("avx512").unavailable_reason() is None
-    ctx = dict(width=512 if wide else 256, vnni=wide, chains=STREAM_CHAINS,
-               ops_per_step=STREAM_CHAINS * (128 if wide else 64))
+    width = next((w for name, w in (("avx512", 512), ("avx2", 256)) if get_c_target(name).runs_natively()), 0)
+    target = get_c_target({512: "avx512", 256: "avx2", 0: "scalar"}[width])
+    lanes = {512: 128, 256: 64, 0: 32}[width]   # int8 ops a chain a step (a multiply-add = 2)
+    ctx = dict(width=width, vnni=width == 512, chains=STREAM_CHAINS, ops_per_step=STREAM_CHAINS * lanes)
     source = render("bench/roofline.c.j2", **ctx)
     cdef = "uint64_t ternkit_stream_read(const uint8_t *p, size_t nbytes);\nint64_t ternkit_peak_int8(int64_t iters);"
-    flags = ("-O3", "-mavx512f", "-mavx512bw", "-mavx512vnni") if wide else ("-O3", "-mavx2")
-    return build_module("roofline", cdef, source, flags=(*flags, "-Wall", "-Wextra", "-Werror")), ctx
+    return build_module("roofline", cdef, source, flags=("-O3", *target.isa.flags)), ctx
 
 
 def int8_peak_gops(seconds: float = 0.2) -> float:
@@ -148,7 +150,7 @@ def measure(shapes: Sequence[tuple[int, int]], tokens: Sequence[int], targets: S
     from ternkit.codegen.targets import get_target
 
     set_blas_threads(1)
-    extra = [get_target("baseline")] if get_target("baseline").unavailable_reason() is None else []
+    extra = [get_target("baseline")] if get_target("baseline").runs_natively() else []
     if scalar:
         extra.append(get_target("scalar"))
     kinds: list[tuple[Target, str]] = []
@@ -186,7 +188,7 @@ def measure(shapes: Sequence[tuple[int, int]], tokens: Sequence[int], targets: S
                     found.append(Row(shape, n, f"{t.name}/{fmt}", "hot", th, sec, kern.packed.nbytes, spec.ops))
                     log(f"{shape} n={n} {t.name}/{fmt} threads={th}: {sec * 1e6:.1f} us")
                     if dram and n == 1 and not slow:
-                        ks = [Kernel(spec, p, kern._fn, kern._ffi, kern._mod_lib) for p in _copies(kern.packed, dram_mb << 20)]
+                        ks = [kern.with_packed(p) for p in _copies(kern.packed, dram_mb << 20)]
                         sec, stream_sec = _alternate(lambda: [k(x, threads=th, out=y) for k in ks], stream_fn(stream_bufs))
                         found.append(Row(shape, n, f"{t.name}/{fmt}", "dram", th, sec / len(ks), kern.packed.nbytes,
                                          spec.ops, roofline=stream_bytes / stream_sec))
