@@ -1,4 +1,5 @@
-"""The avx512 target: i2 VNNI GEMV and unpack-once GEMM bit-exact on any shape, any tiling."""
+"""The avx512 target: i2 VNNI GEMV and unpack-once GEMM and tl2 vpermb lookups, bit-exact on any shape,
+any tiling (run natively, or through SIMDe on CPUs without AVX-512)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,27 @@ def test_avx512_random_shapes_bit_exact(cases, rows, gemm_rows):
     assert_exact(run_cases(t, ["i2"], cases))
 
 
+@buildable
+@pytest.mark.parametrize("chunk", [64, 85, 7])
+def test_avx512_tl2_edge_cases_bit_exact(chunk):
+    """tl2 in blocks of 64 rows: M not a multiple of 64, K not a multiple of 3, every int16 chunk bound."""
+
+    class Chunked(Avx512Target):
+        def specialise(self, spec):
+            return super().specialise(KernelSpec(spec.M, spec.K, spec.N, weight_format=spec.weight_format,
+                                                 tiling=(("chunk", chunk),)))
+
+    cases = EDGE_CASES + [(65, 600, 2, "plus", "min"), (130, 1000, 1, "minus", "min"), (64, 256, 3, "plus", "max")]
+    assert_exact(run_cases(Chunked(), ["tl2"], cases, threads=3))
+
+
+@buildable
+@given(st.lists(case, min_size=3, max_size=6))
+@settings(max_examples=3, deadline=None, derandomize=True)
+def test_avx512_tl2_random_shapes_bit_exact(cases):
+    assert_exact(run_cases(AVX512, ["tl2"], cases))
+
+
 def test_avx512_refuses_bad_tiling_and_cpu_without_vnni(monkeypatch):
     with pytest.raises(TernkitError, match="rows must be one of"):
         AVX512.specialise(KernelSpec(4, 4, 1, tiling=(("rows", 5),)))
@@ -90,8 +112,10 @@ def test_avx512_generated_library_compiles_with_real_flags(tmp_path):
     """Compile-only on any x86-64 machine: the emitted Makefile builds every avx512 kernel with the real
     -mavx512* flags and -Werror (the SIMDe build above runs them)."""
     out = tmp_path / "avx512"
-    assert main(["generate", "tiny", "--target", "avx512", "--tokens", "1,32", "-o", str(out)]) == 0
-    text = (out / "Makefile").read_text()
-    assert "-mavx512vnni" in text and "-Werror" in text
-    r = subprocess.run(["make"], cwd=out, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    for fmt in AVX512.formats:
+        assert main(["generate", "tiny", "--target", "avx512", "--format", fmt, "--tokens", "1,32", "-o", str(out),
+                     "--force"]) == 0
+        text = (out / "Makefile").read_text()
+        assert "-mavx512vnni" in text and "-Werror" in text
+        r = subprocess.run(["make"], cwd=out, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr

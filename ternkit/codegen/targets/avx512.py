@@ -1,10 +1,13 @@
-"""x86-64 AVX-512 (F + BW + VNNI + VBMI): i2 kernels built on `_mm512_dpbusd_epi32`.
+"""x86-64 AVX-512 (F + BW + VNNI + VBMI): i2 kernels built on `_mm512_dpbusd_epi32`, tl2 lookups with
+`vpermb`.
 
 Decode GEMV: several rows at once share the regrouped activations; the 2-bit codes are masked in place
 (no shifts) and the powers of four they carry are divided out exactly at the end; the activations are
 regrouped to match with `vpermb` (VBMI). Prefill GEMM: the
 weights of a block of rows are unpacked once to code bytes and reused for every token in a register
-tile of rows x 16-token vectors. Chosen over avx2 automatically when the CPU has the ISA; on other
+tile of rows x 16-token vectors. tl2 (1.67 bits a weight): per triple of activations, 64 rows looked
+up at once in the low/high byte planes of the int16 sums (`_mm512_permutexvar_epi8`), signs applied
+as lane masks (correct and reasonable, not tuned). Chosen over avx2 automatically when the CPU has the ISA; on other
 x86 machines the kernels are built through SIMDe (emulated, for tests)."""
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ternkit.codegen.ctarget import CTarget, FormatKernels
+from ternkit.codegen.ctarget import CTarget, FormatKernels, chunk_space
 from ternkit.codegen.plan import KernelSpec
 from ternkit.errors import TernkitError
 from ternkit.formats import round_up
@@ -48,7 +51,8 @@ def i2_context(spec: KernelSpec) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Avx512Target(CTarget):
     name: str = "avx512"
-    description: str = "x86-64 AVX-512 VNNI: i2 _mm512_dpbusd_epi32 GEMV (multi-row) and unpack-once GEMM"
+    description: str = ("x86-64 AVX-512 VNNI: i2 _mm512_dpbusd_epi32 GEMV (multi-row) and unpack-once GEMM, "
+                        "tl2 vpermb lookups")
 
     kernels: ClassVar[dict[str, FormatKernels]] = {
         # rows: GEMV rows a step; gemm_rows x gemm_tb (16-token vectors): GEMM register tile (measured:
@@ -62,6 +66,8 @@ class Avx512Target(CTarget):
                       "mc": (16, 24, 32, 48, 64, 96, 128, 192, 256), "gemm_min": (2, 4, 8, 16, 32, 64),
                       "prefetch": (0, 1024, 2048, 4096, 8192, 16384, 32768)},
             tune_space=i2_tune_space, context=i2_context, check=i2_check),
+        # 64 rows a lookup; int16 sums of <= 64 triples
+        "tl2": FormatKernels({"m_block": 64, "chunk": 64}, tune_space=chunk_space),
     }
     isa: ClassVar[Isa] = ISA
     priority: ClassVar[int] = 30
