@@ -12,6 +12,7 @@ from ternkit.codegen.plan import KernelSpec, Plan, lower
 from ternkit.codegen.target import Target
 from ternkit.errors import TernkitError
 from ternkit.reference.quant import dequantize, quantize_activations, ternary_matmul
+from ternkit.textable import table
 
 
 @dataclass
@@ -69,5 +70,4 @@ def validate(model, target: Target | str, *, tokens: tuple[int, ...] = (1, 8), w
 def format_table(rows: list[ValidationRow]) -> str:
     header = ("kernel", "shape (MxK)", "format", "bit-exact", "max deq. error", "weights from")
     body = [(r.kernel, r.shape, r.format, "yes" if r.bit_exact else "NO", f"{r.max_error:.3g}", r.node) for r in rows]
-    widths = [max(len(str(row[i])) for row in [header, *body]) for i in range(len(header))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *body])
+    return table(header, body)

@@ -31,6 +31,7 @@ def run(args) -> int:
     from ternkit.graph import load_model
     from ternkit.outputs import check_file
     from ternkit.runtime.tune import tune_spec
+    from ternkit.textable import table
 
     path = check_file(args.output / tuning.FILENAME, "-o")   # before the work: a refusal costs nothing
     target = native_target(args.target, "tune")
@@ -56,9 +57,7 @@ def run(args) -> int:
         found["formats"] = chosen
     tuning.save(path, {target.name: found})
     header = ("kernel", "format", "default us", "tuned us", "speedup", "tiling", "other formats (us)")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print(f"model {model.name}, target {target.name}" + (" (GEMV times: hot + DRAM-streamed)" if args.dram_mb else ""))
-    for r in [header, *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print(table(header, rows))
     print(f"wrote {path}")
     return 0

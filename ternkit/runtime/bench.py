@@ -25,6 +25,7 @@ from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.target import Target
 from ternkit.outputs import write_file
 from ternkit.reference.quant import ternary_matmul
+from ternkit.textable import table
 from ternkit.toolchain.cffi_build import build_module
 from ternkit.runtime.kernels import compile_plan
 
@@ -228,11 +229,7 @@ def format_table(rows: Sequence[Row]) -> str:
                     f"{gbs:.1f}" if gbs else "-", f"{r.gops:.1f}" if r.ops else "-",
                     f"{100 * gbs / r.roofline:.0f} %" if gbs and r.roofline and r.kernel != "stream read" else "-",
                     f"{r.baseline / r.seconds:.2f}" if r.baseline and r.ops else "-"))
-    widths = [max(len(x[i]) for x in [header, *out]) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) if i > 2 else c.ljust(w) for i, (c, w) in enumerate(zip(x, widths)))
-             for x in [header, *out]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in lines)
+    return table(header, out, right_from=3, rule=True)
 
 
 def plot_gemv(rows: Sequence[Row], path: Path) -> None:
