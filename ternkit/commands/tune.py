@@ -26,7 +26,7 @@ def run(args) -> int:
 
     from ternkit.codegen import tuning
     from ternkit.codegen.targets import native_target
-    from ternkit.codegen.validate import lower_for
+    from ternkit.codegen.plan import lower
     from ternkit.commands.generate import parse_tokens
     from ternkit.graph import load_model
     from ternkit.outputs import check_file
@@ -38,7 +38,7 @@ def run(args) -> int:
     model = load_model(args.model, with_params=False)
     fmts = [args.weight_format] if args.weight_format else list(target.formats)
     found, chosen, rows = {}, {}, []
-    for spec in dict.fromkeys(lower_for(model, target, parse_tokens(args.tokens), args.weight_format).kernels):
+    for spec in dict.fromkeys(lower(model, target, parse_tokens(args.tokens), args.weight_format).kernels):
         if spec.shape_key in chosen:
             continue
         results = []

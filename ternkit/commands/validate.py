@@ -18,7 +18,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ternkit.codegen.targets import best_native_target, get_target
-    from ternkit.codegen.validate import format_table, validate
+    from ternkit.runtime.validation import format_table, validate
     from ternkit.commands.generate import parse_tokens
     from ternkit.graph import load_model
 
