@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import platform
+import shutil
+import subprocess
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -72,3 +76,24 @@ def test_avx512_large_k_shifts_codes_instead():
     K = IN_PLACE_MAX_K + 300
     assert not AVX512.kernel_context(AVX512.specialise(KernelSpec(3, K, 1)))["in_place"]
     assert_exact(run_cases(AVX512, ["i2"], [(3, K, 1, "plus", "min"), (2, K, 17, "minus", "min")]))
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None or platform.machine().lower() not in avx2.X86, reason="needs gcc on x86-64")
+def test_avx512_kernels_compile_on_any_x86(tmp_path):
+    """Compile-only (this machine may lack AVX-512): every avx512 format and both i2 paths build with the
+    target's flags and -Wall -Wextra -Werror."""
+    from ternkit.codegen.library import cffi_source
+
+    specs = [AVX512.specialise(KernelSpec(M, K, n, weight_format=f))
+             for f in AVX512.formats for M, K, n in ((64, 2560, 1), (37, 1000, 64), (5, 7, 3))]
+    _, source = cffi_source(Plan("avx512", "t", specs), AVX512)
+    (tmp_path / "k.c").write_text(source)
+    r = subprocess.run(["gcc", *AVX512.cflags(), "-Wall", "-Wextra", "-Werror", "-c", "k.c", "-o", "k.o"],
+                       cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
+@needs_avx512
+def test_avx512_b3_bit_exact():
+    assert_exact(run_cases(AVX512, ["b3"], EDGE_CASES + [(9, 2560, 2, "plus", "min"), (70, 961, 3, "random", "random")],
+                           threads=3))

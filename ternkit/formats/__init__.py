@@ -22,7 +22,7 @@ import numpy as np
 from ternkit.errors import ShapeError, TernkitError
 from ternkit.reference.quant import check_ternary
 
-KERNEL_FORMATS = ("i2", "tl1", "tl2")
+KERNEL_FORMATS = ("i2", "tl1", "tl2", "b3")
 GGML_FORMATS = ("tq1_0", "tq2_0")
 FORMATS = KERNEL_FORMATS + GGML_FORMATS
 

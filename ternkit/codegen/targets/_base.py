@@ -89,6 +89,9 @@ class TemplateTarget(Target):
                                    wbytes=self.packed_bytes(spec), doc=self.layout_doc(spec).splitlines())
         if spec.weight_format == "i2":
             ctx.update(row_bytes=fmt.row_bytes(spec.K, lay["k_align"]), k_pad=fmt.row_bytes(spec.K, lay["k_align"]) * 4)
+        elif spec.weight_format == "b3":
+            rb = fmt.row_bytes(spec.K, lay["k_align"])
+            ctx.update(row_bytes=rb, k_pad=rb * fmt.GROUP, blocks=rb // 32)
         elif spec.weight_format == "tl1":
             p = fmt.groups(spec.K)
             ctx.update(groups=p, row_bytes=-(-p // 2), block_bytes=p * lay["m_block"] // 2)

@@ -36,18 +36,22 @@ def cpu_flags() -> frozenset[str]:
 @dataclass(frozen=True)
 class Avx2Target(TemplateTarget):
     name: str = "avx2"
-    description: str = "x86-64 AVX2: i2 _mm256_maddubs_epi16 GEMV (multi-row) and unpack-once GEMM, TL1/TL2 lookups"
+    description: str = ("x86-64 AVX2: i2 _mm256_maddubs_epi16 GEMV (multi-row) and unpack-once GEMM, b3 base-3 "
+                        "decoded by byte adds + averages, TL1/TL2 lookups")
 
-    formats: ClassVar[tuple[str, ...]] = ("i2", "tl1", "tl2")
+    formats: ClassVar[tuple[str, ...]] = ("i2", "tl1", "tl2", "b3")
     layouts: ClassVar[dict] = {
         # i2: 32 packed bytes = 128 weights a step; rows: GEMV rows a step; gemm_rows x gemm_tb: GEMM
         # register tile (int16 sums, rows x tokens); mc: rows unpacked at once; kc: K block (<= 2048:
         # 64 maddubs per int16 sum); gemm_min: token count from which the GEMM path runs;
         # prefetch: GEMV software prefetch distance in bytes (0 = none)
-        "i2": {"m_block": 1, "k_align": 128, "rows": 4, "gemm_rows": 3, "gemm_tb": 4, "mc": 48, "kc": 2048,
-               "gemm_min": 4, "prefetch": 0},
+        # (measured on Zen 3: one row at a time with a 1 KiB prefetch is fastest hot and from DRAM; several
+        # rows at once interleave short streams, which the hardware prefetcher follows badly from DRAM)
+        "i2": {"m_block": 1, "k_align": 128, "rows": 1, "gemm_rows": 3, "gemm_tb": 4, "mc": 48, "kc": 2048,
+               "gemm_min": 4, "prefetch": 1024},
         "tl1": {"m_block": 32, "chunk": 64},      # 32 rows a lookup; int16 sums of <= 64 pairs
         "tl2": {"m_block": 32, "chunk": 64},      # 32 rows a lookup; int16 sums of <= 64 triples
+        "b3": {"m_block": 1, "k_align": 160},     # 32 bytes = 160 weights a block
     }
     tunables: ClassVar[dict] = {
         "i2": {"rows": (1, 2, 3, 4, 6), "gemm_rows": (1, 2, 3, 4), "gemm_tb": (1, 2, 3, 4, 5, 6),
@@ -77,7 +81,7 @@ class Avx2Target(TemplateTarget):
             return [[{"chunk": c} for c in (64, 32, 16, top)]]
         if self._tiled_i2(spec):
             if spec.N < spec.tile("gemm_min"):
-                return [[{"rows": r} for r in (4, 2, 1, 3, 6)], [{"prefetch": p} for p in (0, 1024, 4096)]]
+                return [[{"rows": r} for r in (1, 2, 4)], [{"prefetch": p} for p in (1024, 0, 2048, 4096)]]
             return [[{"gemm_rows": r, "gemm_tb": b} for r, b in ((3, 4), (2, 4), (2, 6), (3, 3), (4, 2))],
                     [{"mc": m} for m in (48, 24, 96)], [{"kc": c} for c in (2048, 1024)]]
         return []
@@ -95,6 +99,10 @@ class Avx2Target(TemplateTarget):
                        gemm_rows=gr, gemm_tb=spec.tile("gemm_tb"), mc=spec.tile("mc"),
                        mc_pad=round_up(spec.tile("mc"), gr), kc=round_up(-(-k_pad // blocks), 128),
                        gemm_min=spec.tile("gemm_min"))
+        if spec.weight_format == "b3":
+            blocks, chunk = ctx["blocks"], 12   # int16: 12 blocks x 5 maddubs of |pair| <= 512 stay below 32768
+            chunks = [(chunk, 0, blocks // chunk), (blocks % chunk, blocks - blocks % chunk, 1)]
+            ctx.update(b3_chunk=chunk, b3_chunks=[c for c in chunks if c[0] and c[2]])
         return ctx
 
     def cflags(self) -> tuple[str, ...]:

@@ -4,7 +4,9 @@ Decode GEMV: several rows at once share the regrouped activations; the 2-bit cod
 (no shifts) and the powers of four they carry are divided out exactly at the end; the activations are
 regrouped to match with `vpermb` (VBMI). Prefill GEMM: the
 weights of a block of rows are unpacked once to code bytes and reused for every token in a register
-tile of rows x 16-token vectors. Chosen over avx2 automatically when the CPU has the ISA."""
+tile of rows x 16-token vectors. b3 (1.6 bits): five trits a byte decoded with byte additions and
+two compares a digit, _mm512_dpbusd_epi32 with the activations. Chosen over avx2 automatically when
+the CPU has the ISA."""
 
 from __future__ import annotations
 
@@ -25,9 +27,10 @@ IN_PLACE_MAX_K = 65536   # acc_3 = 64 * sum(code * x) stays inside int32 up to t
 @dataclass(frozen=True)
 class Avx512Target(TemplateTarget):
     name: str = "avx512"
-    description: str = "x86-64 AVX-512 VNNI: i2 _mm512_dpbusd_epi32 GEMV (multi-row) and unpack-once GEMM"
+    description: str = ("x86-64 AVX-512 VNNI: i2 _mm512_dpbusd_epi32 GEMV (multi-row) and unpack-once GEMM, "
+                        "b3 base-3 decoded by byte adds + mask compares")
 
-    formats: ClassVar[tuple[str, ...]] = ("i2",)
+    formats: ClassVar[tuple[str, ...]] = ("i2", "b3")
     layouts: ClassVar[dict] = {
         # rows: GEMV rows a step; gemm_rows x gemm_tb (16-token vectors): GEMM register tile (measured:
         # tiles of <= 16 accumulators run ~1.6x faster than 24 on Zen 5 with gcc 12);
@@ -35,6 +38,7 @@ class Avx512Target(TemplateTarget):
         # prefetch: GEMV software prefetch distance in bytes (0 = none)
         "i2": {"m_block": 1, "k_align": 256, "rows": 1, "gemm_rows": 6, "gemm_tb": 2, "mc": 48, "gemm_min": 16,
                "prefetch": 8192},
+        "b3": {"m_block": 1, "k_align": 320},     # 64 bytes = two 160-weight blocks a step
     }
     tunables: ClassVar[dict] = {
         "i2": {"rows": (1, 2, 3, 4, 6, 8), "gemm_rows": (2, 3, 4, 5, 6, 7, 8), "gemm_tb": (1, 2, 3, 4),
@@ -46,12 +50,14 @@ class Avx512Target(TemplateTarget):
 
     def specialise(self, spec: KernelSpec) -> KernelSpec:
         spec = super().specialise(spec)
-        if spec.tile("gemm_rows") * spec.tile("gemm_tb") > 28:
+        if spec.weight_format == "i2" and spec.tile("gemm_rows") * spec.tile("gemm_tb") > 28:
             raise TernkitError(f"avx512 i2: gemm_rows x gemm_tb must be <= 28 accumulators (32 zmm registers), "
                                f"got {spec.tile('gemm_rows')} x {spec.tile('gemm_tb')}")
         return spec
 
     def tune_space(self, spec: KernelSpec) -> list[list[dict[str, Any]]]:
+        if spec.weight_format != "i2":
+            return []
         if spec.N < spec.tile("gemm_min"):
             return [[{"rows": r} for r in (1, 2, 4)],
                     [{"prefetch": p} for p in (8192, 0, 4096, 16384, 32768)]]
@@ -60,6 +66,8 @@ class Avx512Target(TemplateTarget):
 
     def kernel_context(self, spec: KernelSpec) -> dict[str, Any]:
         ctx = super().kernel_context(spec)
+        if spec.weight_format != "i2":
+            return ctx
         gr = spec.tile("gemm_rows")
         ctx.update(rows=spec.tile("rows"), gemm_rows=gr, gemm_tb=spec.tile("gemm_tb"), mc=spec.tile("mc"),
                    mc_pad=round_up(spec.tile("mc"), gr), gemm_min=spec.tile("gemm_min"),

@@ -12,13 +12,14 @@ from ternkit.codegen.targets._base import TemplateTarget
 @dataclass(frozen=True)
 class ScalarTarget(TemplateTarget):
     name: str = "scalar"
-    description: str = "portable C, every format (i2, tl1, tl2), row-major packed weights"
+    description: str = "portable C, every format (i2, tl1, tl2, b3), row-major packed weights"
 
-    formats: ClassVar[tuple[str, ...]] = ("i2", "tl1", "tl2")
+    formats: ClassVar[tuple[str, ...]] = ("i2", "tl1", "tl2", "b3")
     layouts: ClassVar[dict] = {
         "i2": {"m_block": 1, "k_align": 4},
         "tl1": {"m_block": 1},
         "tl2": {"m_block": 1},
+        "b3": {"m_block": 1, "k_align": 160},
     }
     priority: ClassVar[int] = 0
 
