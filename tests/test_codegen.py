@@ -122,20 +122,35 @@ def test_emitted_header_documents_layout_and_prototypes():
     assert "code = w + 1" in h and "3*(w0+1) + (w1+1)" in h and "sign bit" in h
 
 
-def test_generate_refuses_nonempty_dir_and_make_builds(tmp_path, capsys):
+def test_generate_refuses_nonempty_dir_and_force_keeps_users_files(tmp_path, capsys):
     out = tmp_path / "gen"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     assert main(["generate", "tiny", "--target", "scalar", "-o", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
+    # --force replaces only what ternkit wrote: a folder holding the user's file is refused, untouched
+    assert main(["generate", "tiny", "--target", "scalar", "-o", str(out), "--force", "--format", "tl2"]) == 2
+    err = capsys.readouterr().err
+    assert "keep.txt, which ternkit did not write" in err and err.count("\n") == 1
     assert (out / "keep.txt").read_text() == "mine" and len(list(out.iterdir())) == 1
-    assert main(["generate", "tiny", "--target", "scalar", "-o", str(out), "--force", "--format", "tl2"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["Makefile", "ternkit_kernels.c", "ternkit_kernels.h"]
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temp folders left behind
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_generate_force_replaces_its_own_folder_and_make_builds(tmp_path):
+    out = tmp_path / "gen"
+    assert main(["generate", "tiny", "--target", "scalar", "-o", str(out), "--format", "tl1"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [".ternkit-manifest", "Makefile", "ternkit_kernels.c",
+                                                     "ternkit_kernels.h"]
     if shutil.which("make"):
         r = subprocess.run(["make"], cwd=out, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         assert (out / "libternkit_kernels.a").exists()
+    # what ternkit wrote and what its Makefile built may be replaced
+    assert main(["generate", "tiny", "--target", "scalar", "-o", str(out), "--force", "--format", "tl2"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [".ternkit-manifest", "Makefile", "ternkit_kernels.c",
+                                                     "ternkit_kernels.h"]
+    assert "tl2" in (out / "ternkit_kernels.c").read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temp folders left behind
 
 
 def test_generate_unknown_target_writes_nothing(tmp_path, capsys):

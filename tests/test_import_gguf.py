@@ -10,6 +10,8 @@ from ternkit.errors import TernkitError
 from ternkit.graph import ModelConfig, build_graph, config_from_dict, init_params, load_model
 from ternkit.graph.importers.gguf import I2_S, load_gguf
 from ternkit.reference import forward, quantize_weights
+from ternkit.reference.quant import bitlinear_q, quantize_activations
+from ternkit.runtime.model import check_exact, lower_model
 
 BL = {"attn.q_proj": "attn_q", "attn.k_proj": "attn_k", "attn.v_proj": "attn_v", "attn.o_proj": "attn_output",
       "ffn.gate_proj": "ffn_gate", "ffn.up_proj": "ffn_up", "ffn.down_proj": "ffn_down"}
@@ -51,7 +53,7 @@ def gguf_name(param: str) -> str:
 
 
 def write_gguf(path, model, kind: str, arch: str = "bitnet-b1.58", drop: str | None = None, extra: str | None = None,
-               override: dict[str, np.ndarray] | None = None):
+               override_raw: dict[str, np.ndarray] | None = None):
     cfg = model.config
     w = gguf.GGUFWriter(str(path), arch)
     w.add_name("test-model")
@@ -72,8 +74,9 @@ def write_gguf(path, model, kind: str, arch: str = "bitnet-b1.58", drop: str | N
             w_q, s = p[f"{node}.weight_q"], float(p[f"{node}.weight_scale"])
             if kind in ("TQ1_0", "TQ2_0"):
                 qt = gguf.GGMLQuantizationType[kind]
-                dense = (override or {}).get(name, w_q.astype(np.float32) * s)
-                w.add_tensor(name, gguf.quants.quantize(dense, qt), raw_dtype=qt)
+                raw = (override_raw or {}).get(name)
+                w.add_tensor(name, gguf.quants.quantize(w_q.astype(np.float32) * s, qt) if raw is None else raw,
+                             raw_dtype=qt)
             elif kind == "I2_S":
                 w.add_tensor(name, i2s_bytes(w_q, s).view(np.int8), raw_shape=w_q.shape, raw_dtype=I2_S)
             else:
@@ -127,20 +130,62 @@ def test_latent_float_weights_are_quantized_on_load(tmp_path):
     assert load_model(path).config.name == "test-model"
 
 
-def test_mixed_block_scales_are_requantized_with_a_warning(tmp_path):
+def tq_bytes(dense: np.ndarray, kind: str, negate: np.ndarray | None = None) -> np.ndarray:
+    """TQ blocks of `dense` written by the gguf package's own quantizer; blocks where `negate` [M, K/256] is
+    True get the sign bit of their fp16 `d` flipped (so that block's weights are the negated codes)."""
+    qt = gguf.GGMLQuantizationType[kind]
+    raw = gguf.quants.quantize(dense, qt)
+    if negate is not None:
+        blocks = raw.reshape(dense.shape[0], -1, gguf.GGML_QUANT_SIZES[qt][1])
+        blocks[..., -1][negate] ^= 0x80        # d is the block's last two bytes, little-endian fp16
+    return raw
+
+
+def scaled_rows(w_q: np.ndarray, row_scales: np.ndarray) -> np.ndarray:
+    return w_q.astype(np.float32) * np.float16(row_scales).astype(np.float32)[:, None]
+
+
+@pytest.mark.parametrize("kind", ["TQ2_0", "TQ1_0"])
+@pytest.mark.parametrize("case", ["negative blocks", "per-row scales", "zero block"])
+def test_tq_block_scales_import_exactly(tmp_path, kind, case):
+    """Negative d, one |d| per row (differing between rows) and all-zero blocks: the imported w_q · scale
+    is the file's dequantised weights, and every BitLinear output equals the dequantised-float product."""
     src = ternary_source(small_config())
-    w_q, s = src.quantized_weight("layers.0.attn.q_proj")
+    node = "layers.0.ffn.down_proj"                     # K = 512: two blocks per row
+    w_q, s = src.quantized_weight(node)
+    m, k = w_q.shape
+    rng = np.random.default_rng(1)
+    negate = rng.random((m, k // 256)) < 0.4
+    rows = np.full(m, s) if case == "negative blocks" else s * np.exp(rng.uniform(-1, 1, m))
+    dense = scaled_rows(w_q, rows)
+    if case == "zero block":
+        dense[5, :256] = 0                                # gguf writes d = 0 for an all-zero block
+    raw = tq_bytes(dense, kind, negate)
+    path = tmp_path / "m.gguf"
+    write_gguf(path, src, kind, override_raw={"blk.0.ffn_down.weight": raw})
+    model = load_gguf(path)
+    got_q, got_s = model.quantized_weight(node)
+    want = gguf.quants.dequantize(raw, gguf.GGMLQuantizationType[kind]).astype(np.float32)
+    assert np.count_nonzero(want < 0) and set(np.unique(got_q)) <= {-1, 0, 1}
+    np.testing.assert_array_equal(got_q.astype(np.float32) * np.reshape(got_s, (-1, 1)), want)
+    assert np.ndim(got_s) == (0 if case == "negative blocks" else 1)
+    x = rng.standard_normal((3, k)).astype(np.float32)
+    x_q, x_scale = quantize_activations(x)
+    exact = (x_q.astype(np.float64) @ want.T.astype(np.float64)) * x_scale[:, None]
+    np.testing.assert_allclose(bitlinear_q(x, got_q, got_s), exact, rtol=1e-6, atol=1e-6)
+    # and through generated kernels: every BitLinear call bit-exact, logits identical to the reference
+    assert check_exact(lower_model(model, "scalar"), np.array([1, 5, 9]), n_new=2).ok
+
+
+def test_different_scales_within_a_row_are_refused(tmp_path):
+    src = ternary_source(small_config())
+    w_q, s = src.quantized_weight("layers.0.ffn.down_proj")     # K = 512: two blocks per row
     dense = w_q.astype(np.float32) * s
-    dense[0] *= 2  # row 0's block gets d = 2s: no single scale represents the tensor
+    dense[7, 256:] *= 2.7                                # row 7's second block gets another scale
     path = tmp_path / "mixed.gguf"
-    write_gguf(path, src, "TQ2_0", override={"blk.0.attn_q.weight": dense})
-    with pytest.warns(UserWarning, match="blk.0.attn_q.weight: 2 different block scales.*requantized"):
-        model = load_gguf(path)
-    got_q, got_s = model.quantized_weight("layers.0.attn.q_proj")
-    want_q, want_s = quantize_weights(gguf.quants.dequantize(gguf.quants.quantize(dense, gguf.GGMLQuantizationType.TQ2_0),
-                                                             gguf.GGMLQuantizationType.TQ2_0))
-    np.testing.assert_array_equal(got_q, want_q)
-    assert got_s == pytest.approx(want_s)
+    write_gguf(path, src, "TQ2_0", override_raw={"blk.0.ffn_down.weight": tq_bytes(dense, "TQ2_0")})
+    with pytest.raises(TernkitError, match="blk.0.ffn_down.weight: row 7 has TQ2_0 blocks with different scales"):
+        load_gguf(path)
 
 
 def test_unknown_architecture_names_the_supported_ones(tmp_path):

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -180,3 +180,27 @@ def test_bitlinear_int8_equals_dequantised_integer_core():
     # and it approximates the float product
     rel = np.linalg.norm(bitlinear(x, w) - x @ (w_q * ws).T) / np.linalg.norm(x @ (w_q * ws).T)
     assert rel < 0.02
+
+
+def test_float16_weights_are_quantized_in_float32():
+    # in float16, 0.4287 / mean|W| = 0.4287 / 0.857 rounds to 0.5 and then to 0; in float32 it is 0.5002 -> 1
+    w_q, scale = quantize_weights(np.array([[0.4287, 1, 1, 1]], dtype=np.float16))
+    np.testing.assert_array_equal(w_q, [[1, 1, 1, 1]])
+    assert scale == pytest.approx(0.8572, abs=1e-3)
+
+
+@settings(max_examples=50, deadline=None)
+@example(np.array([[0.4287, 1, 1, 1]], dtype=np.float16), "ternary")
+@given(arrays(np.float16, st.tuples(st.integers(1, 6), st.integers(1, 40)),
+              elements=st.floats(-4, 4, width=16)), st.sampled_from(["ternary", "binary"]))
+def test_float16_inputs_quantize_as_their_float32_values(w, mode):
+    """Every quantizer computes in float32 at least, so a float16 array quantizes exactly like the same
+    values given as float32."""
+    q16, s16 = quantize_weights(w, mode)
+    q32, s32 = quantize_weights(w.astype(np.float32), mode)
+    np.testing.assert_array_equal(q16, q32)
+    assert s16 == s32
+    for got, want in zip(quantize_activations(w), quantize_activations(w.astype(np.float32))):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(quantize_activations_a48(w, 1), quantize_activations_a48(w.astype(np.float32), 1)):
+        np.testing.assert_array_equal(got, want)

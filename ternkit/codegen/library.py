@@ -58,6 +58,11 @@ def emit_library(plan: Plan, target: Target | str | None = None, runtime: str = 
     }
 
 
+def makefile_products(runtime: str = "") -> tuple[str, ...]:
+    """The files the emitted Makefile builds (and `make clean` removes)."""
+    return (f"{LIB}.o", f"lib{LIB}.a") + ((runtime,) if runtime else ())
+
+
 def cffi_source(plan: Plan, target: Target | str | None = None) -> tuple[str, str]:
     """(cdef, source) for building the plan's kernels in-process with cffi: one translation unit
     with the header inlined."""

@@ -24,6 +24,7 @@ import yaml
 from ternkit.codegen.plan import Plan
 from ternkit.codegen.target import Target
 from ternkit.errors import TernkitError
+from ternkit.outputs import write_file
 
 FILENAME = "tuning.yaml"
 
@@ -65,9 +66,7 @@ def save(path: Path, tuning: Tuning) -> None:
             del entry["formats"]
     text = ("# Written by `ternkit tune`: the fastest tiling measured per kernel; `ternkit generate` uses it.\n"
             + yaml.safe_dump({"machine": machine_name(), "targets": old}, sort_keys=True, default_flow_style=None))
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_file(path, text, "-o")
 
 
 def tiling_for(tuning: Tuning | None, target: Target, kernel_name: str) -> dict:

@@ -38,8 +38,11 @@ def run(args) -> int:
     from ternkit.codegen.targets import native_target
     from ternkit.commands.generate import parse_tokens
     from ternkit.graph import load_model
+    from ternkit.outputs import check_file
     from ternkit.runtime import bench
 
+    if args.plot:
+        check_file(args.plot, "--plot")     # before the work: a refusal costs nothing
     target = native_target(args.target, "bench")
     model = load_model(args.model, with_params=False)
     shapes = model_shapes(model)

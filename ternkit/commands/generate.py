@@ -3,9 +3,6 @@ Makefile) for one target."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from ternkit.errors import TernkitError
@@ -17,8 +14,9 @@ def register(sub) -> None:
     p = sub.add_parser("generate", help="generate a model's C kernels for a target")
     p.add_argument("model", help="built-in name, YAML spec or checkpoint")
     p.add_argument("--target", "-t", default="scalar", help=f"one of: {', '.join(target_names())} (default scalar)")
-    p.add_argument("-o", "--output", required=True, type=Path, help="output folder (must be empty or absent)")
-    p.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output folder (must be empty or absent, unless --force)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an output folder that ternkit wrote before (refused if it holds anything else)")
     p.add_argument("--format", dest="weight_format", default=None, help="force one weight format (i2, tl1, tl2)")
     p.add_argument("--tokens", default="1", help="token counts to generate kernels for, e.g. 1,64 (default 1)")
     p.add_argument("--with-runtime", action="store_true",
@@ -38,41 +36,15 @@ def parse_tokens(text: str) -> tuple[int, ...]:
     return tokens
 
 
-def write_folder(files: dict[str, str | bytes], out: Path, force: bool) -> None:
-    """Write all files into a temporary sibling folder, then rename it into place: never half-written."""
-    out = out.resolve()
-    if out.exists() and not out.is_dir():
-        raise TernkitError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise TernkitError(f"{out} is not empty: choose an empty folder or pass --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for name, content in files.items():
-            if isinstance(content, bytes):
-                (tmp / name).write_bytes(content)
-            else:
-                (tmp / name).write_text(content)
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def run(args) -> int:
     from ternkit.codegen import tuning
-    from ternkit.codegen.library import HEADER, emit_library
+    from ternkit.codegen.library import HEADER, emit_library, makefile_products
     from ternkit.codegen.targets import get_target
     from ternkit.codegen.validate import lower_for
     from ternkit.graph import load_model
+    from ternkit.outputs import check_folder, write_folder
 
+    check_folder(args.output, args.force)   # before any work: a refusal costs nothing
     target = get_target(args.target)
     model = load_model(args.model, with_params=args.with_runtime)
     plan = lower_for(model, target, parse_tokens(args.tokens), args.weight_format)
@@ -87,10 +59,12 @@ def run(args) -> int:
         model.require_params()
         sources, blob = runtime_files(model, plan, target, HEADER)
         files = {**emit_library(plan, target, runtime=PROGRAM), **sources, WEIGHTS: blob}
+        built = makefile_products(PROGRAM)
     else:
         files = emit_library(plan, target)
+        built = makefile_products()
     if tuning_file.is_file():   # keep the winners next to the code they shaped
         files[tuning.FILENAME] = tuning_file.read_text()
-    write_folder(files, args.output, args.force)
+    write_folder(files, args.output, args.force, built=built)
     print(f"wrote {len(plan.kernels)} kernels for {target.name} to {args.output}{tuned}: {', '.join(sorted(files))}")
     return 0

@@ -36,6 +36,8 @@ def step(msg: str) -> None:
 
 def run(args) -> int:
     t_start = time.perf_counter()
+    if args.out is not None:
+        RunReport.check_out(args.out)     # before the work: a refusal costs nothing
     step(f"loading {args.model}")
     model = load_model(args.model)
     cfg = model.config

@@ -23,10 +23,13 @@ def run(args) -> int:
     from ternkit.errors import TernkitError
     from ternkit.graph import load_model
     from ternkit.sim import load_npu_config, simulate_model
-    from ternkit.sim.report import plot, text, write
+    from ternkit.sim.report import check_out, plot, text, write
 
     if args.density is not None and not 0 <= args.density <= 1:
         raise TernkitError(f"--density must be in [0, 1], got {args.density}")
+    for path, is_plot in ((args.out, False), (args.plot, True)):
+        if path:
+            check_out(path, is_plot)      # before the work: a refusal costs nothing
     cfg = load_npu_config(args.npu)
     model = load_model(args.model, with_params=args.density is None)
     report = simulate_model(model, cfg, tokens=args.tokens, prefill=args.prefill, density=args.density)

@@ -25,11 +25,14 @@ def run(args) -> int:
 
     from ternkit.errors import TernkitError
     from ternkit.graph import load_model
+    from ternkit.outputs import check_file
     from ternkit.sim.report import as_csv, write_atomic
     from ternkit.sim.sweep import evaluate, load_grid, pareto, points
 
     if args.jobs < 1:
         raise TernkitError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.out:
+        check_file(args.out, "--out")       # before the work: a refusal costs nothing
     load_model(args.model, with_params=False)          # a bad model name fails here, once
     base, grid = load_grid(args.grid)
     jobs = [(base, s, args.model, args.tokens, args.prefill) for s in points(grid)]

@@ -29,8 +29,10 @@ def run(args) -> int:
     from ternkit.codegen.validate import lower_for
     from ternkit.commands.generate import parse_tokens
     from ternkit.graph import load_model
+    from ternkit.outputs import check_file
     from ternkit.runtime.tune import tune_spec
 
+    path = check_file(args.output / tuning.FILENAME, "-o")   # before the work: a refusal costs nothing
     target = native_target(args.target, "tune")
     model = load_model(args.model, with_params=False)
     fmts = [args.weight_format] if args.weight_format else list(getattr(target, "formats", ())) or [None]
@@ -52,8 +54,6 @@ def run(args) -> int:
                      ", ".join(f"{k}={v}" for k, v in best.tiling.items()) or "(defaults)", others or "-"))
     if len(fmts) > 1:
         found["formats"] = chosen
-    args.output.mkdir(parents=True, exist_ok=True)
-    path = args.output / tuning.FILENAME
     tuning.save(path, {target.name: found})
     header = ("kernel", "format", "default us", "tuned us", "speedup", "tiling", "other formats (us)")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]

@@ -14,7 +14,8 @@ node's weight. Ops and their attributes:
 | linear      | in_features, out_features (full-precision LM head)                        |
 
 A BitLinear's weight is stored either latent (`<node>.weight`, float32, quantized on use) or already
-quantized (`<node>.weight_q` int8 + `<node>.weight_scale`), as a ternary checkpoint provides it.
+quantized (`<node>.weight_q` int8 + `<node>.weight_scale`: one scale, or float32 [M] with one per output
+row), as a ternary checkpoint provides it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class ModelGraph:
     config: ModelConfig
     graph: nx.DiGraph
     params: dict[str, np.ndarray] | None = None
-    _quantized: dict[str, tuple[np.ndarray, float]] = field(default_factory=dict, repr=False)
+    _quantized: dict[str, tuple[np.ndarray, float | np.ndarray]] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -58,12 +59,14 @@ class ModelGraph:
                                "or load a checkpoint")
         return self.params
 
-    def quantized_weight(self, node: str) -> tuple[np.ndarray, float]:
-        """`(w_q int8 [M, K], w_scale)` of a BitLinear node, cached until params change."""
+    def quantized_weight(self, node: str) -> tuple[np.ndarray, float | np.ndarray]:
+        """`(w_q int8 [M, K], w_scale)` of a BitLinear node, cached until params change. `w_scale` is one
+        float, or float32 [M] (one per output row) for checkpoints that carry per-row scales."""
         if node not in self._quantized:
             p = self.require_params()
             if f"{node}.weight_q" in p:
-                self._quantized[node] = (p[f"{node}.weight_q"], float(p[f"{node}.weight_scale"]))
+                scale = np.asarray(p[f"{node}.weight_scale"], dtype=np.float32)
+                self._quantized[node] = (p[f"{node}.weight_q"], float(scale.reshape(-1)[0]) if scale.size == 1 else scale)
             else:
                 self._quantized[node] = quantize_weights(p[f"{node}.weight"], self.attrs(node)["weights"])
         return self._quantized[node]

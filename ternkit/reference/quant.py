@@ -29,8 +29,8 @@ def quantize_weights(w: np.ndarray, mode: str = "ternary") -> tuple[np.ndarray, 
     w = np.asarray(w)
     if w.ndim != 2 or w.size == 0:
         raise ShapeError(f"weights must be a non-empty 2-D matrix [out, in], got shape {w.shape}")
-    if not np.issubdtype(w.dtype, np.floating):
-        w = w.astype(np.float32)
+    # float32 at least: dividing float16 weights in float16 rounds 0.4287 / 0.857 to 0.5 and then to 0
+    w = w.astype(np.promote_types(w.dtype, np.float32) if np.issubdtype(w.dtype, np.floating) else np.float32)
     if not np.all(np.isfinite(w)):
         raise ShapeError("weights contain NaN or inf")
     gamma = float(np.mean(np.abs(w, dtype=np.float64)))
@@ -118,8 +118,9 @@ def ternary_matmul(x_q: np.ndarray, w_q: np.ndarray) -> np.ndarray:
     return y.astype(np.int32)
 
 
-def dequantize(y_int: np.ndarray, w_scale: float, x_scale: np.ndarray) -> np.ndarray:
-    return (y_int.astype(np.float32) * np.float32(w_scale)) * x_scale[:, None]
+def dequantize(y_int: np.ndarray, w_scale, x_scale: np.ndarray) -> np.ndarray:
+    """`y = y_int · w_scale · x_scale`: `w_scale` one float or float32 [M] (one per output row)."""
+    return (y_int.astype(np.float32) * np.asarray(w_scale, dtype=np.float32)) * x_scale[:, None]
 
 
 def rmsnorm(x: np.ndarray, weight: np.ndarray | None = None, eps: float = 1e-5) -> np.ndarray:

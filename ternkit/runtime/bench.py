@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import io
 import statistics
 import time
 from dataclasses import dataclass, replace
@@ -22,6 +23,7 @@ import numpy as np
 from ternkit.codegen.jinja import render
 from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.target import Target
+from ternkit.outputs import write_file
 from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime.build import build_module
 from ternkit.runtime.kernels import Kernel, compile_plan
@@ -255,6 +257,7 @@ def plot_gemv(rows: Sequence[Row], path: Path) -> None:
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
+    write_file(path, buf.getvalue(), "--plot")

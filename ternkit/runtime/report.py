@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from ternkit.outputs import check_file, write_file
+
+FILES = ("report.json", "report.md")
 
 
 @dataclass
@@ -61,13 +64,15 @@ class RunReport:
         lines += [f"| {k} | {v} |" for k, v in self.rows()]
         return "\n".join(lines) + "\n"
 
+    def json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @staticmethod
+    def check_out(out: Path) -> None:
+        """Before the run: can report.json and report.md be written in `out` (`ternkit.outputs` rule)?"""
+        for name in FILES:
+            check_file(Path(out) / name, "--out")
+
     def write(self, out: Path) -> list[Path]:
         """report.json + report.md in `out`, each written to a temporary name and renamed into place."""
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name, text in (("report.json", json.dumps(asdict(self), indent=2)), ("report.md", self.markdown())):
-            tmp = out / f".{name}.{os.getpid()}.tmp"
-            tmp.write_text(text)
-            os.replace(tmp, out / name)
-            written.append(out / name)
-        return written
+        return [write_file(Path(out) / name, text, "--out") for name, text in zip(FILES, (self.json(), self.markdown()))]

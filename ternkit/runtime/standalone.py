@@ -39,6 +39,10 @@ def _check(model: ModelGraph, plan: Plan) -> None:
     if cfg.activation_bits != 8:
         raise TernkitError(f"the standalone runtime supports int8 activations only; model {cfg.name!r} uses "
                            f"{cfg.activation_bits}-bit (a4.8): generate without --with-runtime")
+    per_row = [n for n in model.bitlinears() if np.ndim(model.quantized_weight(n)[1])]
+    if per_row:
+        raise TernkitError(f"the standalone runtime carries one weight scale per matrix; {per_row[0]} of model "
+                           f"{cfg.name!r} has one per row: run it with `ternkit run` instead of --with-runtime")
     if 1 not in {s.N for s in plan.kernels}:
         raise TernkitError("the standalone runtime needs the one-token kernels: include 1 in --tokens")
 

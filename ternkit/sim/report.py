@@ -5,11 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from ternkit.errors import TernkitError
+from ternkit.outputs import check_file, write_file
 from ternkit.sim.model import SimReport
 from ternkit.sim.simulator import ARITHS, COMPONENTS, arithmetic_pj
 
@@ -102,28 +101,26 @@ def as_csv(table: list[dict]) -> str:
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: never a half-written file."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise TernkitError(f"{path.parent}: no such folder for {path.name}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write to a temporary file beside `path`, then rename: never a half-written file; a file ternkit
+    did not write is never replaced (`ternkit.outputs`)."""
+    write_file(path, data, "--plot" if Path(path).suffix.lower() == ".png" else "--out")
+
+
+def check_out(path: Path, plot: bool = False) -> None:
+    """Before simulating: is `path` a usable --out (.json/.csv) or --plot (.png) file?"""
+    flag, suffixes = ("--plot", (".png",)) if plot else ("--out", (".json", ".csv"))
+    if Path(path).suffix.lower() not in suffixes:
+        raise TernkitError(f"{flag} {path}: use a {' or '.join(suffixes)} file name")
+    check_file(path, flag)
 
 
 def write(report: SimReport, path: Path) -> None:
+    check_out(path)
     suffix = Path(path).suffix.lower()
     if suffix == ".json":
         write_atomic(path, as_json(report))
-    elif suffix == ".csv":
-        write_atomic(path, as_csv(rows(report)))
     else:
-        raise TernkitError(f"--out {path}: use a .json or .csv file name")
+        write_atomic(path, as_csv(rows(report)))
 
 
 def plot(report: SimReport, path: Path) -> None:
@@ -133,8 +130,7 @@ def plot(report: SimReport, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if Path(path).suffix.lower() != ".png":
-        raise TernkitError(f"--plot {path}: use a .png file name")
+    check_out(path, plot=True)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     names = ["ternary\nadder tree", "INT8\nMAC", "FP16\nMAC"]
     # left: everything; right: on chip only, where the arithmetic is not drowned by DRAM

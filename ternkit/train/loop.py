@@ -20,6 +20,7 @@ import numpy as np
 from ternkit.errors import TernkitError
 from ternkit.graph.checkpoint import read_checkpoint, save_checkpoint
 from ternkit.graph.model import ModelGraph, build_graph, init_params
+from ternkit.outputs import check_file, record
 from ternkit.train import ops
 from ternkit.train.config import TrainConfig
 from ternkit.train.data import Corpus, load_corpus
@@ -79,6 +80,7 @@ def _save(path: Path, tm: TrainModel, params, opt: AdamW, cfg: TrainConfig, step
     meta = {"train": {"precision": cfg.precision, "step": step, "optimizer_step": opt.step_count,
                       "config": cfg.to_dict(), "history": history, "val_loss": val_loss}}
     path.parent.mkdir(parents=True, exist_ok=True)
+    record(path)   # ternkit's file (`ternkit.outputs`): a later run may replace it, nothing else
     save_checkpoint(graph, path, meta=meta, extra=opt.state_arrays())
 
 
@@ -92,7 +94,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_after: int | None = No
     opt = AdamW(betas=cfg.optimizer.betas, eps=cfg.optimizer.eps)
     history: list[dict] = []
     start = 0
-    last = cfg.checkpoint_dir / LAST
+    last, final = cfg.checkpoint_dir / LAST, cfg.checkpoint_dir / FINAL
+    for path in (last, final):     # before the work: never replace a file ternkit did not write
+        check_file(path, "checkpoint.dir")
     if resume:
         if not last.is_file():
             raise TernkitError(f"{last}: nothing to resume (no checkpoint yet); run without --resume")
@@ -162,7 +166,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_after: int | None = No
     _save(last, tm, params, opt, cfg, end, history, val_loss)
     ckpt = last
     if end == cfg.steps:
-        ckpt = cfg.checkpoint_dir / FINAL
+        ckpt = final
         _save(ckpt, tm, params, opt, cfg, end, history, val_loss)
     return TrainResult(params=params, step=end, val_loss=val_loss, history=history, checkpoint=ckpt)
 

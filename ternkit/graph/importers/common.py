@@ -2,7 +2,8 @@
 
 An importer maps each foreign tensor name to a ternkit parameter name (`embed.weight`,
 `layers.3.attn.q_proj`, ...). BitLinear weights arrive in one of three forms and become:
-- ternary codes + one scale (TQ1_0/TQ2_0/I2_S blocks, HF packed uint8): `<node>.weight_q` + `<node>.weight_scale`;
+- ternary codes + one scale, or one scale per output row (TQ1_0/TQ2_0/I2_S blocks, HF packed uint8):
+  `<node>.weight_q` + `<node>.weight_scale` (a scalar or float32 [M]);
 - full precision that is already `{-s, 0, +s}` (a converter applied the absmean quantizer and stored the
   result in F16/F32): the same exact form, so the scale is `s` and not re-derived;
 - any other full-precision matrix: the latent `<node>.weight`, quantized (absmean) on use.
@@ -26,14 +27,14 @@ class CheckpointError(TernkitError):
 
 @dataclass
 class ParamSet:
-    """Parameters collected by an importer, plus notes for the user (e.g. requantized tensors)."""
+    """Parameters collected by an importer."""
 
     params: dict[str, np.ndarray] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
 
-    def add_ternary(self, node: str, w_q: np.ndarray, scale: float) -> None:
+    def add_ternary(self, node: str, w_q: np.ndarray, scale: float | np.ndarray) -> None:
+        """Codes + one scale, or one scale per output row (float32 [M])."""
         self.params[f"{node}.weight_q"] = np.ascontiguousarray(w_q, dtype=np.int8)
-        self.params[f"{node}.weight_scale"] = np.float32(scale)
+        self.params[f"{node}.weight_scale"] = np.asarray(scale, dtype=np.float32)
 
     def add_float_matrix(self, node: str, w: np.ndarray) -> None:
         """A full-precision BitLinear weight: exact ternary form when it is one already, else latent."""
@@ -77,6 +78,9 @@ def finish(path: Path, config: ModelConfig, ps: ParamSet) -> ModelGraph:
             missing.append(name)
         elif tuple(arr.shape) != tuple(shape):
             bad.append(f"{name} {tuple(arr.shape)} (expected {tuple(shape)})")
+        elif f"{node}.weight_scale" in ps.params and ps.params[f"{node}.weight_scale"].size not in (1, shape[0]):
+            bad.append(f"{node}.weight_scale {ps.params[f'{node}.weight_scale'].shape} (expected one scale or "
+                       f"{shape[0]}, one per row)")
     if missing:
         raise CheckpointError(f"{path}: missing {len(missing)} tensors for a {config.n_layers}-layer model, "
                            f"e.g. {', '.join(missing[:4])}")

@@ -5,11 +5,14 @@ Architectures: `bitnet` (llama.cpp; the community 1bitLLM models, gated SiLU FFN
 which is what ternkit's reference implements, so Q/K are taken as stored.
 
 BitLinear tensor types:
-- TQ1_0 / TQ2_0: decoded with `gguf.quants.dequantize`; the codes are `round(value / d)` per block.
-  When every block of a tensor has the same `d` (what llama.cpp's BitNet converter writes: one absmean
-  scale per tensor) the import is exact: `weight_q` = codes, `weight_scale` = d. When the blocks' `d`
-  differ, one scale cannot represent the tensor; it is requantized (absmean over the dequantized values)
-  and a note says so.
+- TQ1_0 / TQ2_0: 256-weight blocks along K, each with an fp16 scale `d`; weight = code · d. Imported
+  exactly or refused, never approximated: a negative `d` is folded into the codes' signs and a zero `d`
+  zeroes its block, so `weight_q = code · sign(d)` and the scale is `|d|`. When every non-zero `|d|` of
+  the tensor is equal (what llama.cpp's BitNet converter writes: one absmean scale per tensor)
+  `weight_scale` is that one number; when they are equal along each row but differ between rows,
+  `weight_scale` is a per-output-row vector (`y = y_int[n, m] · weight_scale[m] · x_scale[n]`, as exact
+  and as cheap). Blocks of one row with different `|d|` would need per-block partial sums, which the
+  kernels do not keep: such a tensor is refused with a message naming it and the row.
 - I2_S (bitnet.cpp, type id 36; not in the gguf library's enum, so read here): 2-bit codes, 4 per byte,
   in blocks of 128 weights over the flattened tensor: weight j of a block sits in byte `j % 32` of the
   block's 32 bytes at bit shift `6 - 2 * (j // 32)`; code 0 = -1, 1 = 0, 2 = +1. One float32 scale
@@ -21,7 +24,6 @@ Optional per-tensor `<name>.scale` tensors (llama.cpp's BitNet loader accepts th
 from __future__ import annotations
 
 import re
-import warnings
 from pathlib import Path
 
 import gguf
@@ -31,7 +33,6 @@ from ternkit.errors import TernkitError
 from ternkit.graph.config import AttentionConfig, FFNConfig, LayerConfig, ModelConfig
 from ternkit.graph.importers.common import CheckpointError, ParamSet, f16_bits, finish, unexpected_error
 from ternkit.graph.model import ModelGraph
-from ternkit.reference.quant import quantize_weights
 
 ARCH_ACTIVATION = {"bitnet": "swiglu", "bitnet-b1.58": "relu2", "bitnet-25": "relu2"}
 I2_S = 36
@@ -83,16 +84,29 @@ def _tq_codes(t) -> tuple[np.ndarray, np.ndarray]:
     return values.astype(np.float32), d.reshape(*t.data.shape[:-1], -1)
 
 
-def _ternary_from_tq(name: str, t, ps: ParamSet) -> tuple[np.ndarray, float] | np.ndarray:
+def _ternary_from_tq(name: str, t) -> tuple[np.ndarray, float | np.ndarray]:
+    """(w_q int8 [M, K], scale: one float or float32 [M]) with `w_q · scale` equal to the file's weights,
+    or a CheckpointError when no per-row scale represents them."""
     values, d = _tq_codes(t)
-    used = np.unique(d[d > 0])
-    if used.size <= 1:
-        scale = float(used[0]) if used.size else 1.0
-        w_q = np.rint(values / scale).astype(np.int8)
-        return w_q, scale
-    ps.notes.append(f"{name}: {used.size} different block scales in {t.tensor_type.name}; requantized to one "
-                    "absmean scale (not bit-exact to the file)")
-    return values
+    if values.ndim != 2:
+        raise CheckpointError(f"{name}: a BitLinear weight must be a matrix, got shape {values.shape}")
+    mag = np.abs(d)
+    row_scale = mag.max(axis=1)
+    differs = (mag != row_scale[:, None]) & (mag > 0)
+    if differs.any():
+        row, block = (int(i[0]) for i in np.nonzero(differs))
+        raise CheckpointError(
+            f"{name}: row {row} has {t.tensor_type.name} blocks with different scales ({row_scale[row]:g} and "
+            f"{mag[row, block]:g}); ternkit dequantises with one scale per output row, so this tensor cannot be "
+            "imported exactly (re-export it with one scale per row or per tensor, as llama.cpp's converter does)")
+    block = values.shape[1] // d.shape[1]
+    sign = np.repeat(np.sign(d), block, axis=1)                      # -1, 0 (a zero block) or +1
+    row_scale = np.where(row_scale > 0, row_scale, np.float32(1))   # an all-zero row: any scale is exact
+    w_q = (np.rint(values / row_scale[:, None]) * (sign != 0)).astype(np.int8)
+    if not np.array_equal(w_q.astype(np.float32) * row_scale[:, None], values) or np.abs(w_q).max(initial=0) > 1:
+        raise CheckpointError(f"{name}: {t.tensor_type.name} values are not ternary codes times the block scale")
+    scales = np.unique(row_scale)
+    return w_q, (float(scales[0]) if scales.size == 1 else row_scale.astype(np.float32))
 
 
 def _metadata(reader: gguf.GGUFReader) -> dict:
@@ -168,11 +182,9 @@ def load_gguf(path: str | Path) -> ModelGraph:
         node, role = _target(name)
         stem = name.removesuffix(".weight")
         if role in _BITLINEAR:
-            _bitlinear(name, node, reader, tensors, ps, scales.get(stem, 1.0), config.weights)
+            _bitlinear(name, node, reader, tensors, ps, scales.get(stem, 1.0))
         else:
             ps.params[f"{node}.weight"] = _dense(tensors[name])
-    for note in ps.notes:
-        warnings.warn(f"{path}: {note}", stacklevel=2)
     return finish(path, config, ps)
 
 
@@ -182,7 +194,7 @@ def _dense(t) -> np.ndarray:
     return gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
 
 
-def _bitlinear(name: str, node: str, reader: _Reader, tensors: dict, ps: ParamSet, extra: float, mode: str) -> None:
+def _bitlinear(name: str, node: str, reader: _Reader, tensors: dict, ps: ParamSet, extra: float) -> None:
     if name in reader.i2s:
         shape, raw = reader.i2s[name]
         w_q, scale = decode_i2s(raw, shape)
@@ -190,11 +202,7 @@ def _bitlinear(name: str, node: str, reader: _Reader, tensors: dict, ps: ParamSe
         return
     t = tensors[name]
     if t.tensor_type in (gguf.GGMLQuantizationType.TQ1_0, gguf.GGMLQuantizationType.TQ2_0):
-        got = _ternary_from_tq(name, t, ps)
-        if isinstance(got, tuple):
-            ps.add_ternary(node, got[0], got[1] * extra)
-        else:
-            w_q, scale = quantize_weights(got * extra, mode)
-            ps.add_ternary(node, w_q, scale)
+        w_q, scale = _ternary_from_tq(name, t)
+        ps.add_ternary(node, w_q, scale * extra)
         return
     ps.add_float_matrix(node, _dense(t) * np.float32(extra))
