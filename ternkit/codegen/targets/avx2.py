@@ -33,11 +33,18 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+def unrolled_chunks(total: int, size: int) -> list[tuple[int, int, int]]:
+    """`total` steps as (steps a chunk, first step, chunks) runs: whole chunks of `size`, then the rest;
+    the templates unroll each chunk fully (int16 sums widened once a chunk)."""
+    runs = [(size, 0, total // size), (total % size, total - total % size, 1)]
+    return [r for r in runs if r[0] and r[2]]
+
+
 @dataclass(frozen=True)
 class Avx2Target(TemplateTarget):
     name: str = "avx2"
     description: str = ("x86-64 AVX2: i2 _mm256_maddubs_epi16 GEMV (multi-row) and unpack-once GEMM, b3 base-3 "
-                        "decoded by byte adds + averages, TL1/TL2 lookups")
+                        "decoded by byte adds + signed compares, TL1/TL2 lookups")
 
     formats: ClassVar[tuple[str, ...]] = ("i2", "tl1", "tl2", "b3")
     layouts: ClassVar[dict] = {
@@ -93,16 +100,14 @@ class Avx2Target(TemplateTarget):
             blocks = -(-k_pad // spec.tile("kc"))      # equal K blocks, each a multiple of 128 weights
             gr = spec.tile("gemm_rows")
             steps, widen = k_pad // 128, 8     # int16: 8 steps of |1x sum| <= 1024 plus |4x sum / 4| <= 1024
-            chunks = [(widen, 0, steps // widen), (steps % widen, steps - steps % widen, 1)]
-            ctx.update(rows=spec.tile("rows"), widen=widen, chunks=[c for c in chunks if c[0] and c[2]],
+            ctx.update(rows=spec.tile("rows"), widen=widen, chunks=unrolled_chunks(steps, widen),
                        prefetch=spec.tile("prefetch"),
                        gemm_rows=gr, gemm_tb=spec.tile("gemm_tb"), mc=spec.tile("mc"),
                        mc_pad=round_up(spec.tile("mc"), gr), kc=round_up(-(-k_pad // blocks), 128),
                        gemm_min=spec.tile("gemm_min"))
         if spec.weight_format == "b3":
             blocks, chunk = ctx["blocks"], 12   # int16: 12 blocks x 5 maddubs of |pair| <= 512 stay below 32768
-            chunks = [(chunk, 0, blocks // chunk), (blocks % chunk, blocks - blocks % chunk, 1)]
-            ctx.update(b3_chunk=chunk, b3_chunks=[c for c in chunks if c[0] and c[2]])
+            ctx.update(b3_chunk=chunk, b3_chunks=unrolled_chunks(blocks, chunk))
         return ctx
 
     def cflags(self) -> tuple[str, ...]:
