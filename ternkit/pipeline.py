@@ -12,8 +12,8 @@ import numpy as np
 
 from ternkit.errors import TernkitError
 from ternkit.graph import DEFAULT_MODEL, load_model
-from ternkit.reference.model import reference_core
-from ternkit.runtime.model import check_exact
+from ternkit.reference.forward import reference_core
+from ternkit.runtime.lowered import check_exact
 from ternkit.runtime.report import RunReport
 from ternkit.runtime.throughput import compare
 from ternkit.sim.config import load_npu_config
@@ -86,7 +86,7 @@ def _sample_text(source: str, model, lowered, log: Callable[[str], None]) -> str
 
 def _lower(model, target: str | None, n_prompt: int, report: RunReport, log: Callable[[str], None]):
     from ternkit.codegen.targets import best_native_target, get_c_target
-    from ternkit.runtime.model import lower_model
+    from ternkit.runtime.lowered import lower_model
 
     t = get_c_target(target) if target else best_native_target()
     report.emulated = t.emulation() is not None

@@ -17,7 +17,7 @@ import yaml
 
 from ternkit.errors import TernkitError
 from ternkit.graph.config import config_from_dict
-from ternkit.graph.model import ModelGraph, build_graph, param_shapes
+from ternkit.graph.modelgraph import ModelGraph, build_graph, param_shapes
 
 
 def save_checkpoint(model: ModelGraph, path: str | Path, meta: dict | None = None,

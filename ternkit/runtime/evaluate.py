@@ -17,8 +17,8 @@ from typing import Callable
 import numpy as np
 
 from ternkit.errors import TernkitError
-from ternkit.graph.model import ModelGraph
-from ternkit.reference.model import IntegerCore, forward, reference_core
+from ternkit.graph.modelgraph import ModelGraph
+from ternkit.reference.forward import IntegerCore, forward, reference_core
 from ternkit.runtime.tokenizer import ByteTokenizer
 
 

@@ -16,8 +16,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ternkit.errors import TernkitError
-from ternkit.graph.model import ModelGraph
-from ternkit.reference.model import IntegerCore, KVCache, forward, reference_core
+from ternkit.graph.modelgraph import ModelGraph
+from ternkit.reference.forward import IntegerCore, KVCache, forward, reference_core
 from ternkit.runtime.blas import single_threaded_blas
 
 

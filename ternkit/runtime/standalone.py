@@ -22,7 +22,7 @@ from ternkit.codegen.ctarget import CTarget
 from ternkit.codegen.jinja import render
 from ternkit.codegen.plan import Plan
 from ternkit.errors import TernkitError
-from ternkit.graph.model import ModelGraph
+from ternkit.graph.modelgraph import ModelGraph
 from ternkit.toolchain import Toolchain, program_toolchain
 
 PROGRAM = "model_runtime"

@@ -79,7 +79,7 @@ def _model(source: str):
 def evaluate(job: tuple) -> Point:
     """One grid point (runs in a worker process)."""
     from ternkit.sim.area import fmax_ghz
-    from ternkit.sim.model import simulate_model
+    from ternkit.sim.whole_model import simulate_model
 
     base, settings, model, tokens, prefill, with_area = job
     name = "sweep " + ", ".join(f"{k}={v}" for k, v in settings)

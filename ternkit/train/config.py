@@ -26,7 +26,7 @@ from typing import Any
 from ternkit.errors import ConfigError, TernkitError
 from ternkit.graph.builtin import builtin_config
 from ternkit.graph.config import ModelConfig, _Reader, config_from_dict, load_config
-from ternkit.train.model import PRECISIONS
+from ternkit.train.network import PRECISIONS
 from ternkit.train.schedule import SCHEDULES, Schedule
 from ternkit.yamlio import read_yaml
 

@@ -31,7 +31,7 @@ from safetensors import deserialize
 from ternkit.errors import TernkitError
 from ternkit.graph.config import AttentionConfig, FFNConfig, LayerConfig, ModelConfig
 from ternkit.graph.importers.common import CheckpointError, ParamSet, bf16_to_f32, finish, unexpected_error
-from ternkit.graph.model import ModelGraph
+from ternkit.graph.modelgraph import ModelGraph
 
 _ACT = {"relu2": "relu2", "silu": "swiglu", "swiglu": "swiglu"}
 _GLOBAL = {"model.embed_tokens": "embed", "model.norm": "final_norm", "lm_head": "lm_head"}
