@@ -7,7 +7,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from ternkit.graph import load_model
 from ternkit.runtime import throughput
-from ternkit.runtime.blas import single_threaded_blas
+from ternkit.blas import single_threaded_blas
 
 
 def blas_threads() -> set[int]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ternkit.graph.modelgraph import ModelGraph
 from ternkit.reference.forward import IntegerCore, KVCache, forward, reference_core
-from ternkit.runtime.blas import single_threaded_blas
+from ternkit.blas import single_threaded_blas
 
 
 @dataclass

@@ -17,7 +17,7 @@ from ternkit.codegen.target import Target
 from ternkit.errors import TernkitError
 from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime.bench import median_time
-from ternkit.runtime.blas import single_threaded_blas
+from ternkit.blas import single_threaded_blas
 from ternkit.runtime.kernels import compile_plan
 
 

@@ -23,7 +23,7 @@ from ternkit.errors import Interrupted, TernkitError
 from ternkit.graph.checkpoint import read_checkpoint, save_checkpoint
 from ternkit.graph.modelgraph import ModelGraph, build_graph, init_params
 from ternkit.outputs import check_file, record
-from ternkit.runtime.blas import single_threaded_blas
+from ternkit.blas import single_threaded_blas
 from ternkit.train import ops
 from ternkit.train.config import TrainConfig
 from ternkit.train.data import Corpus, load_corpus
