@@ -11,13 +11,13 @@ from typing import Callable
 
 import numpy as np
 
-from ternkit.codegen.plan import KernelSpec, Plan, lower
+from ternkit.blas import single_threaded_blas
 from ternkit.codegen.ctarget import CTarget
+from ternkit.codegen.plan import KernelSpec, Plan, lower
 from ternkit.codegen.target import Target
 from ternkit.errors import TernkitError
 from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime.bench import median_time
-from ternkit.blas import single_threaded_blas
 from ternkit.runtime.kernels import compile_plan
 
 
