@@ -9,6 +9,7 @@ default is a section fills the rest from that default."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Annotated, Any, Callable, ClassVar
 
@@ -92,7 +93,21 @@ def _own_values(default: Any) -> dict:
 
 def section(cls=None, **options):
     """Declare a config section: `@section class Array(Section): ...` (a frozen pydantic dataclass)."""
-    wrap = _pydantic_dataclass(frozen=True, **options)
+    def wrap(cls):
+        cls = _pydantic_dataclass(frozen=True, **options)(cls)
+        init, names = cls.__init__, [f.name for f in dataclasses.fields(cls) if f.init]
+
+        @functools.wraps(init)
+        def checked_init(self, *args, **kwargs):
+            """Built in code (an importer, `replace`): a bad value is a ConfigError naming the class and field."""
+            try:
+                init(self, **dict(zip(names, args)), **kwargs)
+            except ValidationError as exc:
+                raise ConfigError(f"{type(self).__name__}: " + "; ".join(lines(located(exc)))) from None
+
+        cls.__init__ = checked_init
+        return cls
+
     return wrap(cls) if cls is not None else wrap
 
 
@@ -232,10 +247,15 @@ def lines(found: list[tuple[str, str]]) -> list[str]:
     return [f"{path}: {message}" if path else message for path, message in found]
 
 
+@functools.lru_cache(maxsize=None)
+def _adapter(schema: Any) -> TypeAdapter:
+    return TypeAdapter(schema)
+
+
 def check(schema: Any, data: Any, context: dict | None = None) -> tuple[Any, list[tuple[str, str]]]:
     """(`data` as an instance of `schema`, []) or (None, its problems as (path, message))."""
     try:
-        return TypeAdapter(schema).validate_python(data, context=context), []
+        return _adapter(schema).validate_python(data, context=context), []
     except ValidationError as exc:
         return None, located(exc)
 

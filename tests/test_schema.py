@@ -85,8 +85,10 @@ def test_code_built_configs_get_the_same_defaults():
     layer = graph.LayerConfig(graph.AttentionConfig(4, 4, 8), graph.FFNConfig(48))
     assert graph.ModelConfig(name="m", vocab_size=64, hidden=32, layers=(layer,)) == graph.config_from_dict(MODEL)
     assert train.DistillConfig(teacher="t") == train.DistillConfig(**{"teacher": "t"})
-    with pytest.raises(ValueError, match="must divide heads"):
+    with pytest.raises(ConfigError, match=r"^AttentionConfig: kv_heads: must divide heads \(4\), got 3$"):
         graph.AttentionConfig(4, 3, 8)
+    with pytest.raises(ConfigError, match=r"^ModelConfig: norm_eps: must be a finite positive number, got nan$"):
+        dataclasses.replace(graph.config_from_dict(MODEL), norm_eps=float("nan"))
 
 
 @pytest.mark.parametrize("load, data, message", [

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BeforeValidator, model_validator
+from pydantic import BeforeValidator, ValidationInfo, field_validator
 
 from ternkit.errors import ConfigError
 from ternkit.schema import (MISSING, Bool, Name, NonNegativeInt, PositiveInt, PositiveNumber, Section, Text, check, checked, lines,
-                            one_of, problem, problems, section)
+                            one_of, problem, section)
 from ternkit.yamlio import read_yaml
 
 FFN_ACTIVATIONS = ("relu2", "swiglu")
@@ -49,16 +49,20 @@ class AttentionConfig(Section):
                 data["head_dim"] = hidden // heads
         return data
 
-    @model_validator(mode="after")
-    def _shapes(self) -> "AttentionConfig":
-        found = []
-        if self.heads % self.kv_heads:
-            found.append(("kv_heads", f"must divide heads ({self.heads}), got {self.kv_heads}"))
-        if self.head_dim % 2:
-            found.append(("head_dim", f"must be even for RoPE, got {self.head_dim}"))
-        if found:
-            raise problems(*found)
-        return self
+    @field_validator("kv_heads")
+    @classmethod
+    def _groups(cls, kv_heads: int, info: ValidationInfo) -> int:
+        heads = info.data.get("heads")
+        if heads and heads % kv_heads:
+            raise problem("", f"must divide heads ({heads}), got {kv_heads}")
+        return kv_heads
+
+    @field_validator("head_dim")
+    @classmethod
+    def _rope_pairs(cls, head_dim: int) -> int:
+        if head_dim % 2:
+            raise problem("", f"must be even for RoPE, got {head_dim}")
+        return head_dim
 
 
 @section

@@ -27,10 +27,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pydantic import model_validator
+from pydantic import ValidationInfo, field_validator
 
 from ternkit.errors import ConfigError
-from ternkit.schema import Bool, PositiveInt, PositiveNumber, Section, checked, one_of, problems, section, validate
+from ternkit.schema import (Bool, PositiveInt, PositiveNumber, Section, checked, one_of, problem, problems, section,
+                            validate)
 from ternkit.sim.dram import DRAM_PRESETS, preset_names
 from ternkit.sim.tech import Tech, load_tech, tech_names
 from ternkit.yamlio import read_yaml
@@ -54,31 +55,45 @@ def _power_of(n: int, base: int) -> bool:
 
 @section
 class Array(Section):
+    """Fields in the order their checks need them: each relation is checked once the fields it relates are valid."""
+
     columns: PositiveInt = 64          # processing columns: output rows computed in parallel
-    inputs: PositiveInt = 64           # ternary select units per column: K entries a cycle
     fan_in: PositiveInt = 4            # adder-tree node fan-in (inputs = fan_in ** levels)
+    inputs: PositiveInt = 64           # ternary select units per column: K entries a cycle
     acc_bits: PositiveInt = 24         # accumulator width (saturating)
     zero_gating: Bool = True           # a zero weight costs no add
     levels_per_stage: PositiveInt = 1  # adder-tree levels between pipeline registers (the root is always registered)
 
-    @model_validator(mode="after")
-    def _complete_tree(self) -> "Array":
-        found = []
-        if self.fan_in < 2 or self.fan_in & (self.fan_in - 1):
-            found.append(("fan_in", f"must be a power of two >= 2, got {self.fan_in}"))
-        elif self.inputs < self.fan_in or not _power_of(self.inputs, self.fan_in):
-            found.append(("inputs", f"must be a power of fan_in ({self.fan_in}), at least fan_in, so the adder "
-                                    f"tree is complete, got {self.inputs}"))
-        if self.inputs > MAX_INPUTS:
-            found.append(("inputs", f"must be at most {MAX_INPUTS} select units a column, got {self.inputs}"))
-        if not 2 <= self.acc_bits <= 32:
-            found.append(("acc_bits", f"must be in [2, 32], got {self.acc_bits}"))
-        elif self.inputs <= MAX_INPUTS and self.acc_bits < root_bits(self.inputs):
-            found.append(("acc_bits", f"must be at least the adder-tree root width {root_bits(self.inputs)} bits "
-                                      f"(9-bit inputs + log2({self.inputs})), got {self.acc_bits}"))
+    @field_validator("fan_in")
+    @classmethod
+    def _binary_tree_nodes(cls, fan_in: int) -> int:
+        if fan_in < 2 or fan_in & (fan_in - 1):
+            raise problem("", f"must be a power of two >= 2, got {fan_in}")
+        return fan_in
+
+    @field_validator("inputs")
+    @classmethod
+    def _complete_tree(cls, inputs: int, info: ValidationInfo) -> int:
+        found, fan_in = [], info.data.get("fan_in")
+        if fan_in and (inputs < fan_in or not _power_of(inputs, fan_in)):
+            found.append(("", f"must be a power of fan_in ({fan_in}), at least fan_in, so the adder tree is "
+                              f"complete, got {inputs}"))
+        if inputs > MAX_INPUTS:
+            found.append(("", f"must be at most {MAX_INPUTS} select units a column, got {inputs}"))
         if found:
             raise problems(*found)
-        return self
+        return inputs
+
+    @field_validator("acc_bits")
+    @classmethod
+    def _holds_the_root(cls, acc_bits: int, info: ValidationInfo) -> int:
+        inputs = info.data.get("inputs")
+        if not 2 <= acc_bits <= 32:
+            raise problem("", f"must be in [2, 32], got {acc_bits}")
+        if inputs and acc_bits < root_bits(inputs):
+            raise problem("", f"must be at least the adder-tree root width {root_bits(inputs)} bits "
+                              f"(9-bit inputs + log2({inputs})), got {acc_bits}")
+        return acc_bits
 
 
 @section
@@ -143,7 +158,7 @@ class TechChoice(Section):
 
 @section
 class NpuSpec(Section):
-    """The YAML file, section by section."""
+    """The YAML file, section by section (fields a check relates come first)."""
 
     name: checked(str, str)
     clock_ghz: PositiveNumber = 1.0
@@ -152,16 +167,18 @@ class NpuSpec(Section):
     double_buffering: Bool = True
     weight_bits: one_of(2, 8, 16) = 2
     buffers: Buffers = Buffers()
-    dram: Dram = Dram()
+    tech: TechChoice = TechChoice()
+    dram: Dram = Dram()                  # after tech: a preset conflicts with a dram_pj_per_bit override
     vector: Vector = Vector()
     stream_decode_weights: Bool = False  # decode weights go DRAM -> select-unit registers, past the weight SRAM
-    tech: TechChoice = TechChoice()
 
-    @model_validator(mode="after")
-    def _one_dram_energy(self) -> "NpuSpec":
-        if self.dram.preset is not None and "dram_pj_per_bit" in self.tech.overrides:
-            raise problems(("dram.preset", "conflicts with tech.overrides.dram_pj_per_bit: set one of them"))
-        return self
+    @field_validator("dram")
+    @classmethod
+    def _one_dram_energy(cls, dram: Dram, info: ValidationInfo) -> Dram:
+        tech = info.data.get("tech")
+        if tech and dram.preset is not None and "dram_pj_per_bit" in tech.overrides:
+            raise problem("preset", "conflicts with tech.overrides.dram_pj_per_bit: set one of them")
+        return dram
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from ternkit.errors import ConfigError, TernkitError
 from ternkit.graph.builtin import builtin_config
 from ternkit.graph.config import ModelConfig, config_from_dict, load_config
 from ternkit.schema import (MISSING, Bool, Int, NonNegativeInt, OptionalPositiveInt, PositiveInt, Section, checked, number,
-                            one_of, problem, problems, section, validate)
+                            one_of, problem, section, validate)
 from ternkit.train.model import PRECISIONS
 from ternkit.train.schedule import Schedule, ScheduleSpec
 from ternkit.yamlio import read_yaml
@@ -74,11 +74,12 @@ class DataSpec(Section):
     max_bytes: PositiveInt = 4_000_000
     val_every: PositiveInt = 10       # every n-th file is held out for validation
 
-    @model_validator(mode="after")
-    def _leaves_training_files(self) -> "DataSpec":
-        if self.val_every == 1:
-            raise problem("val_every", "must be at least 2 (1 would leave no training files)")
-        return self
+    @field_validator("val_every")
+    @classmethod
+    def _leaves_training_files(cls, val_every: int) -> int:
+        if val_every == 1:
+            raise problem("", "must be at least 2 (1 would leave no training files)")
+        return val_every
 
 
 @section
@@ -148,19 +149,21 @@ class TrainSpec(Section):
             raise problem("", str(exc).replace("\n", " ")) from None
         raise problem("", f"must be a built-in model name, a model YAML path or an inline model spec, got {spec!r}")
 
-    @model_validator(mode="after")
-    def _fits_the_model(self) -> "TrainSpec":
-        found = []
-        if self.train.seq_len > self.model.max_seq:
-            found.append(("train.seq_len", f"must be <= the model's max_seq ({self.model.max_seq}), "
-                                           f"got {self.train.seq_len}"))
-        n_layers = self.model.n_layers
-        if self.distill and not -n_layers <= self.distill.attention_layer < n_layers:
-            found.append(("distill.attention_layer", f"must be in [{-n_layers}, {n_layers - 1}], "
-                                                     f"got {self.distill.attention_layer}"))
-        if found:
-            raise problems(*found)
-        return self
+    @field_validator("train")
+    @classmethod
+    def _fits_the_model(cls, run: StepsSpec, info: ValidationInfo) -> StepsSpec:
+        model = info.data.get("model")
+        if model and run.seq_len > model.max_seq:
+            raise problem("seq_len", f"must be <= the model's max_seq ({model.max_seq}), got {run.seq_len}")
+        return run
+
+    @field_validator("distill")
+    @classmethod
+    def _a_student_layer(cls, distill: DistillConfig, info: ValidationInfo) -> DistillConfig:
+        n_layers = info.data["model"].n_layers if "model" in info.data else 1
+        if not -n_layers <= distill.attention_layer < n_layers:
+            raise problem("attention_layer", f"must be in [{-n_layers}, {n_layers - 1}], got {distill.attention_layer}")
+        return distill
 
 
 @dataclass(frozen=True)
