@@ -16,7 +16,6 @@ the target's formats) picks the weight format per shape unless a format is force
 from __future__ import annotations
 
 import dataclasses
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from ternkit.codegen.target import Target
 from ternkit.errors import ConfigError, TernkitError
 from ternkit.outputs import write_file
 from ternkit.schema import Section, checked, section, validate
+from ternkit.toolchain import cpu
 
 FILENAME = "tuning.yaml"
 
@@ -34,13 +34,7 @@ Tuning = dict  # {target: {kernel name: {key: value}}}
 
 
 def machine_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpu.model_name()
 
 
 _SHAPE = "expected a mapping 'targets: {target: {kernel: {key: value}}}'"
@@ -49,7 +43,7 @@ _SHAPE = "expected a mapping 'targets: {target: {kernel: {key: value}}}'"
 def _targets(v: Any) -> dict:
     if v is None:
         return {}
-    if not isinstance(v, dict) or not all(isinstance(k, dict) for k in v.values()):
+    if not isinstance(v, dict) or not all(isinstance(kernels, dict) for kernels in v.values()):
         raise ValueError(_SHAPE)
     return v
 
