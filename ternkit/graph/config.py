@@ -3,7 +3,7 @@ with its path in the file, e.g. `layers[3].ffn.hidden: must be a positive int`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,8 +11,8 @@ import yaml
 from pydantic import BeforeValidator, ValidationInfo, field_validator
 
 from ternkit.errors import ConfigError
-from ternkit.schema import (MISSING, Bool, Name, NonNegativeInt, PositiveInt, PositiveNumber, Section, Text, check, checked, lines,
-                            one_of, problem, section)
+from ternkit.schema import (MISSING, Bool, Name, NonNegativeInt, PositiveInt, PositiveNumber, Section, Text, check,
+                            checked, lines, one_of, problem, section)
 from ternkit.yamlio import read_yaml
 
 FFN_ACTIVATIONS = ("relu2", "swiglu")

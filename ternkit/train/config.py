@@ -28,8 +28,8 @@ from pydantic import Field, ValidationInfo, field_validator
 from ternkit.errors import ConfigError, TernkitError
 from ternkit.graph.builtin import builtin_config
 from ternkit.graph.config import ModelConfig, config_from_dict, load_config
-from ternkit.schema import (MISSING, Bool, Int, NonNegativeInt, OptionalPositiveInt, PositiveInt, Section, checked, number,
-                            one_of, problem, section, validate)
+from ternkit.schema import (MISSING, Bool, Int, NonNegativeInt, OptionalPositiveInt, PositiveInt, Section, checked,
+                            number, one_of, problem, section, validate)
 from ternkit.train.model import PRECISIONS
 from ternkit.train.schedule import Schedule, ScheduleSpec
 from ternkit.yamlio import read_yaml
