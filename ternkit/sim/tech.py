@@ -49,7 +49,7 @@ def _table(v: Any) -> dict:
     return v
 
 
-Text = checked(_present, str)
+Citation = checked(_present, str)
 Energy = checked(_energy, float)
 Table = checked(_table, dict)
 
@@ -58,9 +58,9 @@ Table = checked(_table, dict)
 class Tech(Section):
     open_keys = True           # a table file may carry notes of its own
 
-    name: Text
-    source: Text
-    assumptions: Text
+    name: Citation
+    source: Citation
+    assumptions: Citation
     int_add_pj: Table          # bits -> pJ, interpolated linearly in bits
     int_mult_pj: Table
     fp16_add_pj: Energy
