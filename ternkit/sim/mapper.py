@@ -149,7 +149,8 @@ def buffer_bound(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int,
     """A lower bound on the DRAM bytes of any schedule of the [M, K] x N kernel on `cfg`'s on-chip storage,
     never below `dram_min`.
 
-    Cut the schedule into segments of T bits of DRAM traffic each. Within a segment the weights it uses
+    The array keeps each operand in its own buffer (weights, activations, partial sums). Cut the schedule
+    into segments of T bits of DRAM traffic each. Within a segment the weights it uses
     were in the weight storage at its start or were read in it (at most Sw + tw bits), likewise the
     activations (Sa + ta); the partial sums it touches were live at its start or its end or crossed the
     DRAM interface (2 So + to bits, at acc_bits each, outputs being wider). Each storage pool counts every
@@ -159,11 +160,12 @@ def buffer_bound(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int,
     tw + ta + to = T is split to equalise the three pools. So at least MNK / P(T) segments, all but the
     last moving T bits: traffic >= T (MNK / P(T) - 1) for every T; we take the best T of a
     geometric grid (any T gives a valid bound)."""
-    from ternkit.sim.simulator import stage_bits      # simulator imports this module
+    from ternkit.sim.simulator import ARITHS, stage_bits      # simulator imports this module
 
     acc_bits = acc_bits or cfg.acc_bits
     C, I = cfg.columns, cfg.inputs
-    regs = C * (stage_bits(cfg) + cfg.acc_bits) + 2 * C * I * cfg.weight_bits
+    # the widest the array's registers can be (any arithmetic): more storage only weakens the bound
+    regs = C * (max(stage_bits(cfg, a) for a in ARITHS) + 32) + 2 * C * I * max(wbits, cfg.weight_bits)
     sw, sa = cfg.weight_buf.bytes * 8 + regs, cfg.act_buf.bytes * 8 + regs
     so = 2 * (cfg.out_buf.bytes * 8 + regs)
     products = M * K * N
