@@ -203,6 +203,22 @@ def test_the_mapper_finds_the_fewest_bytes_of_its_whole_loop_nest_space(buffers)
     assert tried > 100
 
 
+@settings(max_examples=60, deadline=None)
+@given(M=st.integers(1, 300), K=st.integers(1, 300), N=st.integers(1, 64),
+       kib=st.tuples(*[st.sampled_from([0.01, 0.05, 0.2, 1.0, 4.0])] * 3),
+       dataflow=st.sampled_from(["weight_stationary", "output_stationary"]))
+def test_no_mapping_moves_less_than_the_buffer_bound(M, K, N, kib, dataflow):
+    from ternkit.sim.mapper import buffer_bound, candidates, choose_mapping
+
+    bufs = {name: {"kib": k, "width_bits": 32, "banks": 1} for name, k in zip(("weight", "activation", "output"), kib)}
+    cfg = config_from_dict({**small(), "buffers": bufs, "dataflow": dataflow}, "h")
+    chosen = choose_mapping(cfg, M, K, N, 2, 8)
+    bound = buffer_bound(cfg, M, K, N, 2, 8)
+    assert chosen.dram_bound == bound and chosen.dram_bytes >= bound >= chosen.dram_min
+    if dataflow == "weight_stationary":
+        assert min(m.dram_bytes for m in candidates(cfg, M, K, N, 2, 8, cfg.acc_bits)) >= bound
+
+
 def test_buffer_bound_lies_between_the_minimum_and_the_mappings():
     from ternkit.sim.mapper import _water_fill, buffer_bound, choose_mapping
 
