@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from ternkit.codegen import tuning
-from ternkit.codegen.targets import all_targets, get_target
+from ternkit.codegen.targets import get_target, native_target, native_targets
 from ternkit.errors import TernkitError
 from ternkit.outputs import check_file
 from ternkit.runtime import bench, pool
@@ -54,10 +54,9 @@ def main() -> None:
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
     threads = pool.parse_thread_counts(args.threads or default_threads())
     if args.targets:
-        targets = [get_target(t) for t in args.targets.split(",")]
+        targets = [native_target(t, "benchmark") for t in args.targets.split(",")]
     else:
-        targets = [t for t in all_targets() if t.name not in ("scalar", "i2s") and t.generates_c
-                   and t.runs_natively() and t.unavailable_reason() is None]
+        targets = [t for t in native_targets() if t.name not in ("scalar", "i2s")]
     rows = bench.measure(shapes, [int(v) for v in args.tokens.split(",")], targets, threads=threads,
                          dram=args.dram_mb > 0, dram_mb=args.dram_mb, scalar=not args.no_scalar, repeat=args.repeat,
                          tuning=tuning.load(args.tuning) if args.tuning else None)
@@ -68,7 +67,7 @@ def main() -> None:
         f"command: python benchmarks/kernel_perf.py {shlex.join(sys.argv[1:])}".rstrip(),
         "", bench.format_table(rows), "", bench.NOTES])
     print(text)
-    isa = "avx512" if get_target("avx512").unavailable_reason() is None else "avx2"
+    isa = "avx512" if get_target("avx512").runs_natively() else "avx2"
     slug = re.sub(r"[^a-z0-9]+", "-", machine.lower()).strip("-")
     out = args.out or RESULTS / f"kernel_perf-{slug}-{isa}-{pool.usable_cores()}c.txt"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -197,7 +197,7 @@ def test_corrupted_weights_are_caught(name):
 
 
 def test_validate_needs_weights():
-    from ternkit.codegen.validate import validate
+    from ternkit.runtime.validation import validate
     from ternkit.graph import load_model
 
     with pytest.raises(TernkitError, match="shapes only"):

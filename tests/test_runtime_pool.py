@@ -12,13 +12,13 @@ import pytest
 
 from codegen_helpers import EDGE_CASES, assert_exact, run_cases
 from ternkit.codegen.plan import KernelSpec, Plan
-from ternkit.codegen.targets import all_targets, best_native_target
+from ternkit.codegen.targets import best_native_target, native_targets
 from ternkit.errors import TernkitError
 from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime import pool
 from ternkit.runtime.kernels import compile_plan
 
-NATIVE = [t for t in all_targets() if t.generates_c and t.runs_natively() and t.unavailable_reason() is None]
+NATIVE = native_targets()
 
 
 def _kernel(M=200, K=300, N=1):

@@ -17,7 +17,7 @@ from ternkit.errors import TernkitError
 from ternkit.runtime import bench, pool
 
 AVX512 = get_target("avx512")
-needs_avx512 = pytest.mark.skipif(AVX512.unavailable_reason() is not None, reason=str(AVX512.unavailable_reason()))
+needs_avx512 = pytest.mark.skipif(not AVX512.runs_natively(), reason=str(AVX512.isa.missing("avx512")))
 
 
 def test_tuning_apply_and_bad_files(tmp_path):
@@ -60,7 +60,8 @@ def test_tuned_format_choice_per_shape_unless_forced(tmp_path, capsys):
 @needs_avx512
 def test_tune_then_generate_uses_winners(tmp_path, capsys):
     out = tmp_path / "gen"
-    assert main(["tune", "tiny", "--target", "avx512", "--tokens", "1", "--dram-mb", "0", "-o", str(out)]) == 0
+    assert main(["tune", "tiny", "--target", "avx512", "--format", "i2", "--tokens", "1", "--dram-mb", "0",
+                 "-o", str(out)]) == 0
     data = yaml.safe_load((out / "tuning.yaml").read_text())
     assert set(data["targets"]["avx512"]) == {"gemv_m128_k128_i2_a8", "gemv_m64_k128_i2_a8",
                                               "gemv_m352_k128_i2_a8", "gemv_m128_k352_i2_a8"}

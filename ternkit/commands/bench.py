@@ -42,7 +42,7 @@ def run(args) -> int:
     from ternkit.graph import load_model
     from ternkit.outputs import check_file
     from ternkit.runtime import bench
-    from ternkit.runtime.build import check_cache
+    from ternkit.toolchain.cffi_build import check_cache
     from ternkit.runtime.pool import usable_cores
 
     if args.plot:

@@ -31,14 +31,14 @@ def run(args) -> int:
     from ternkit.codegen import tuning
     from ternkit.codegen.library import HEADER, emit_library, makefile_products
     from ternkit.codegen.targets import get_target
-    from ternkit.codegen.validate import lower_for
+    from ternkit.codegen.plan import lower
     from ternkit.graph import load_model
     from ternkit.outputs import check_folder, write_folder
 
     check_folder(args.output, args.force)   # before any work: a refusal costs nothing
     target = get_target(args.target)
     model = load_model(args.model, with_params=args.with_runtime)
-    plan = lower_for(model, target, args.tokens, args.weight_format)
+    plan = lower(model, target, args.tokens, args.weight_format)
     tuning_file = args.tuning or (args.output / tuning.FILENAME)
     tuned = ""
     if args.tuning or tuning_file.is_file():

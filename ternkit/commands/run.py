@@ -15,7 +15,7 @@ import numpy as np
 from ternkit.errors import TernkitError
 from ternkit.graph import DEFAULT_MODEL, load_model
 from ternkit.reference.model import reference_core
-from ternkit.runtime.build import check_cache
+from ternkit.toolchain.cffi_build import check_cache
 from ternkit.runtime.model import check_exact
 from ternkit.runtime.report import RunReport
 from ternkit.runtime.throughput import compare

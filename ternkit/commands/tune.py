@@ -30,24 +30,25 @@ def run(args) -> int:
 
     from ternkit.codegen import tuning
     from ternkit.codegen.targets import native_target
-    from ternkit.codegen.validate import lower_for
+    from ternkit.codegen.plan import lower
     from ternkit.graph import load_model
     from ternkit.outputs import check_file
-    from ternkit.runtime.build import check_cache
+    from ternkit.toolchain.cffi_build import check_cache
     from ternkit.runtime.tune import tune_spec
+    from ternkit.textable import table
 
     path = check_file(args.output / tuning.FILENAME, "-o")   # before the work: a refusal costs nothing
     target = native_target(args.target, "tune")
     check_cache()
     model = load_model(args.model, with_params=False)
-    fmts = [args.weight_format] if args.weight_format else list(getattr(target, "formats", ())) or [None]
+    fmts = [args.weight_format] if args.weight_format else list(target.formats)
     found, chosen, rows = {}, {}, []
-    specs = list({s.shape_key: s for s in lower_for(model, target, args.tokens, args.weight_format).kernels}.values())
+    specs = list({s.shape_key: s for s in lower(model, target, args.tokens, args.weight_format).kernels}.values())
     bar = tqdm(total=len(specs) * len(fmts), desc="tune", unit="kernel", file=sys.stderr, dynamic_ncols=True)
     for spec in specs:
         results = []
         for fmt in fmts:   # the same shape in each format: tune its tiling, keep the fastest format
-            s = target.specialise(dataclasses.replace(spec, weight_format=fmt, tiling=())) if fmt else spec
+            s = target.specialise(dataclasses.replace(spec, weight_format=fmt, tiling=()))
             bar.set_postfix_str(s.name)
             r = tune_spec(target, s, dram_mb=args.dram_mb, log=bar.write)
             bar.update()
@@ -64,9 +65,7 @@ def run(args) -> int:
         found["formats"] = chosen
     tuning.save(path, {target.name: found})
     header = ("kernel", "format", "default us", "tuned us", "speedup", "tiling", "other formats (us)")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print(f"model {model.name}, target {target.name}" + (" (GEMV times: hot + DRAM-streamed)" if args.dram_mb else ""))
-    for r in [header, *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print(table(header, rows))
     print(f"wrote {path}")
     return 0

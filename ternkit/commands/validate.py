@@ -19,16 +19,16 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ternkit.codegen.targets import best_native_target, get_target
-    from ternkit.codegen.validate import format_table, validate
+    from ternkit.runtime.validation import format_table, validate
     from ternkit.graph import load_model
-    from ternkit.runtime.build import check_cache
+    from ternkit.toolchain.cffi_build import check_cache
 
     target = get_target(args.target) if args.target else best_native_target()
     check_cache()
     model = load_model(args.model)
     rows = validate(model, target, tokens=args.tokens, weight_format=args.weight_format,
                     threads=args.threads)
-    note = " (NEON intrinsics emulated with SIMDe on this machine)" if getattr(target, "emulated", lambda: False)() else ""
+    note = f" ({target.emulation()} on this machine)" if target.emulation() else ""
     print(f"model {model.name}, target {target.name}{note}: {len(rows)} kernels")
     print(format_table(rows))
     bad = [r for r in rows if not r.bit_exact]

@@ -22,14 +22,15 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ternkit.codegen.jinja import render
+from ternkit.codegen.jinja import abi, render
 from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.target import Target
 from ternkit.outputs import write_file
 from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime import ggml_tq2_0, pool
-from ternkit.runtime.build import build_module
-from ternkit.runtime.kernels import Kernel, compile_plan
+from ternkit.runtime.kernels import compile_plan
+from ternkit.textable import table
+from ternkit.toolchain.cffi_build import build_module
 
 STREAM_CHAINS = 12
 TQ2_0 = "tq2_0 (ggml)"
@@ -79,16 +80,18 @@ def median_time(fn: Callable[[], object], repeat: int, *, min_seconds: float = 0
 # -- the machine: roofline kernels ----------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
 def roofline_module():
-    from ternkit.codegen.targets import get_target
+    """The stream-read / int8-peak kernels for the widest vector ISA this CPU runs natively (AVX-512,
+    AVX2, else portable C), built with that target's flags."""
+    from ternkit.codegen.targets import get_c_target
 
-    wide = get_target("avx512").unavailable_reason() is None
-    ctx = dict(width=512 if wide else 256, vnni=wide, chains=STREAM_CHAINS,
-               ops_per_step=STREAM_CHAINS * (128 if wide else 64))
+    width = next((w for name, w in (("avx512", 512), ("avx2", 256)) if get_c_target(name).runs_natively()), 0)
+    target = get_c_target({512: "avx512", 256: "avx2", 0: "scalar"}[width])
+    lanes = {512: 128, 256: 64, 0: 32}[width]   # int8 ops a chain a step (a multiply-add = 2)
+    ctx = dict(width=width, vnni=width == 512, chains=STREAM_CHAINS, ops_per_step=STREAM_CHAINS * lanes)
     source = render("bench/roofline.c.j2", **ctx)
     cdef = ("uint64_t ternkit_stream_read(const uint8_t *p, size_t nbytes);\nint64_t ternkit_peak_int8(int64_t iters);\n"
-            "void ternkit_stream_rows(const uint8_t *w, const int8_t *x, int32_t *y, int32_t n, int32_t m0, int32_t m1);")
-    flags = ("-O3", "-mavx512f", "-mavx512bw", "-mavx512vnni") if wide else ("-O3", "-mavx2")
-    return build_module("roofline", cdef, source, flags=(*flags, "-Wall", "-Wextra", "-Werror")), ctx
+            f"{abi().kernel('ternkit_stream_rows')};")
+    return build_module("roofline", cdef, source, flags=("-O3", *target.isa.flags)), ctx
 
 
 def int8_peak_gops(seconds: float = 0.2) -> float:
@@ -171,7 +174,7 @@ def _ours(t: Target, fmt: str, M: int, K: int, n: int, w, x, ref, y, tuning) -> 
         raise AssertionError(f"{t.name}/{fmt} {spec.name} is not bit-exact")
 
     def bind(p: np.ndarray):
-        k = kern if p is kern.packed else Kernel(spec, p, kern._fn, kern._ffi, kern._mod_lib)
+        k = kern if p is kern.packed else kern.with_packed(p)
         return lambda th: k(x, threads=th, out=y)
     return _Candidate(f"{t.name}/{fmt}", kern.packed, spec.ops, bind, lambda th: kern.threads_for(n, th),
                       one_thread_only=t.name == "scalar")
@@ -217,7 +220,7 @@ def measure(shapes: Sequence[tuple[int, int]], tokens: Sequence[int], targets: S
     kinds: list[tuple[Target, str]] = [(t, f) for t in targets for f in t.formats]
     for extra in ("i2s", "scalar") if scalar else ("i2s",):
         t = get_target(extra)
-        if t.unavailable_reason() is None and (t, "i2") not in kinds:
+        if t.runs_natively() and (t, "i2") not in kinds:
             kinds.append((t, "i2"))
     with_tq2_0 = ggml_tq2_0.unavailable_reason() is None
     n_slow = sum(t.name == "scalar" for t, _ in kinds)
@@ -357,11 +360,7 @@ def format_table(rows: Sequence[Row]) -> str:
                     f"{r.numpy / r.seconds:.2f}" if r.numpy and r.mode == "hot" and kernel else "-",
                     f"{r.tq2_0 / r.seconds:.2f}" if r.tq2_0 and kernel else "-",
                     f"{r.single / r.seconds:.2f}" if r.single and r.threads != "1" else "-"))
-    widths = [max(len(x[i]) for x in [header, *out]) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) if i > 4 else c.ljust(w) for i, (c, w) in enumerate(zip(x, widths)))
-             for x in [header, *out]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in lines)
+    return table(header, out, right_from=5, rule=True)
 
 
 NOTES = ("us: median wall time a call (hot: every kernel and thread count timed in turn, round after "

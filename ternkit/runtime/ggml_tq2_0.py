@@ -25,21 +25,17 @@ import numpy as np
 from ternkit import formats
 from ternkit.errors import ShapeError
 from ternkit.runtime import pool
+from ternkit.toolchain import cpu
+from ternkit.toolchain.isa import Isa
 
 QK = 256
 Q8_K = np.dtype([("d", "<f4"), ("qs", "i1", QK), ("bsums", "<i2", 16)])   # ggml block_q8_K, 292 bytes
-FLAGS = ("-O3", "-mavx2", "-mf16c", "-Wall", "-Wextra", "-Werror")     # no -mfma: see the template
+ISA = Isa("AVX2 + F16C", flags=("-mavx2", "-mf16c"), arches=cpu.X86, features=("avx2", "f16c"))   # no -mfma: see the template
 
 
 def unavailable_reason() -> str | None:
     """None when this machine runs the kernel (AVX2 + F16C, as ggml's AVX2 path), else why not."""
-    from ternkit.codegen.targets import get_target
-    from ternkit.codegen.targets.avx2 import cpu_flags
-
-    reason = get_target("avx2").unavailable_reason()
-    if reason is None and cpu_flags() and "f16c" not in cpu_flags():
-        reason = "this CPU has no F16C (no 'f16c' in /proc/cpuinfo flags)"
-    return reason
+    return ISA.missing("ggml TQ2_0 kernel")
 
 
 def padded_k(K: int) -> int:
@@ -73,11 +69,11 @@ def pack_weights(w_q: np.ndarray, scale=1.0) -> np.ndarray:
 
 @functools.cache
 def _module(M: int, blocks: int):
-    from ternkit.codegen.jinja import render
-    from ternkit.runtime.build import build_module
+    from ternkit.codegen.jinja import abi, render
+    from ternkit.toolchain.cffi_build import build_module
 
-    cdef = "void ternkit_tq2_0(const uint8_t *w, const int8_t *x, int32_t *y, int32_t n, int32_t m0, int32_t m1);"
-    return build_module("tq2_0", cdef, render("bench/tq2_0.c.j2", M=M, blocks=blocks), flags=FLAGS)
+    cdef = f"{abi().kernel('ternkit_tq2_0')};"
+    return build_module("tq2_0", cdef, render("bench/tq2_0.c.j2", M=M, blocks=blocks), flags=("-O3", *ISA.flags))
 
 
 class Tq2_0Kernel:

@@ -19,7 +19,7 @@ from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.target import Target
 from ternkit.errors import ShapeError, TernkitError
 from ternkit.runtime import pool
-from ternkit.runtime.build import build_module
+from ternkit.toolchain.cffi_build import build_module
 
 
 @dataclass
@@ -101,6 +101,11 @@ class Kernel:
             self._runner = pool.Runner(self._ffi, self._mod_lib, self.spec.name, self.packed)
         return self._runner.run(x_q, out, n, edges, len(edges) - 1)
 
+    def with_packed(self, packed: np.ndarray) -> "Kernel":
+        """The same compiled kernel bound to other packed weights (same layout), e.g. one of many copies
+        streamed from DRAM by a benchmark."""
+        return Kernel(self.spec, packed, self._fn, self._ffi, self._mod_lib)
+
     def split(self, parts: int) -> list[tuple[int, int]]:
         """[m0, m1) ranges covering M, each boundary a multiple of m_block (ABI)."""
         if parts < 1:
@@ -128,10 +133,10 @@ class KernelLibrary:
 
 def compile_plan(plan: Plan, target: Target | str | None = None) -> KernelLibrary:
     """Build the plan's kernels for this machine (cached by content hash)."""
-    from ternkit.codegen.targets import get_target
+    from ternkit.codegen.targets import get_c_target
 
-    t = get_target(target if target is not None else plan.target)
-    cdef, source = cffi_source(plan, t)        # refuses targets without C kernels first
-    flags, include_dirs = t.build_options()
-    module = build_module(t.name, cdef, source, flags=tuple(flags), include_dirs=tuple(include_dirs))
+    t = get_c_target(target if target is not None else plan.target)
+    cdef, source = cffi_source(plan, t)
+    cf = t.host_cflags()
+    module = build_module(t.name, cdef, source, flags=cf.flags, include_dirs=cf.include_dirs)
     return KernelLibrary(plan=plan, target=t, module=module)

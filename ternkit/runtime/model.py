@@ -63,7 +63,7 @@ def lower_model(model: ModelGraph, target: str, tokens: tuple[int, ...] = (1,),
     import time
 
     from ternkit.codegen.targets import get_target
-    from ternkit.codegen.validate import lower_for
+    from ternkit.codegen.plan import lower
     from ternkit.runtime.kernels import compile_plan
 
     model.require_params()
@@ -71,7 +71,7 @@ def lower_model(model: ModelGraph, target: str, tokens: tuple[int, ...] = (1,),
     reason = t.unavailable_reason()
     if reason:
         raise TernkitError(f"target {target!r} cannot run on this machine: {reason}")
-    plan = lower_for(model, t, tokens, weight_format)
+    plan = lower(model, t, tokens, weight_format)
     t0 = time.perf_counter()
     lib = compile_plan(plan, t)
     compile_s = time.perf_counter() - t0

@@ -79,11 +79,11 @@ def template_args() -> dict[str, int]:
 def module():
     """The compiled pool, or None where it cannot be built (callers then run every part themselves)."""
     from ternkit.codegen.jinja import render
-    from ternkit.runtime.build import build_module
+    from ternkit.toolchain.cffi_build import build_module
 
     source = render("runtime/pool.c.j2", **template_args())
     try:
-        return build_module("pool", CDEF, source, flags=("-O2", "-pthread", "-Wall", "-Wextra", "-Werror"))
+        return build_module("pool", CDEF, source, flags=("-O2", "-pthread"))
     except TernkitError:
         return None
 

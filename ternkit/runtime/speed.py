@@ -114,9 +114,9 @@ class SpeedReport:
 
 def weight_traffic(model: ModelGraph, target) -> tuple[int, int]:
     """(packed BitLinear bytes of the decode kernels, LM head bytes) read per decoded token."""
-    from ternkit.codegen.validate import lower_for
+    from ternkit.codegen.plan import lower
 
-    plan = lower_for(model, target, (1,))
+    plan = lower(model, target, (1,))
     bitlinear = sum(target.packed_bytes(plan.kernel_for(node, 1)) for node in model.bitlinears())
     p = model.require_params()
     head = p["embed.weight"] if model.config.tie_embeddings else p["lm_head.weight"]
@@ -159,11 +159,12 @@ def python_runtime(model: ModelGraph, lowered, prompt: np.ndarray, decode: int) 
 def build_c_runtime(model: ModelGraph, target, folder: Path) -> Path:
     """Generate the kernel library + C runtime + weights file for `model` in `folder` and compile it."""
     from ternkit.codegen.library import HEADER, LIB, emit_library
-    from ternkit.codegen.validate import lower_for
-    from ternkit.runtime.standalone import PROGRAM, SOURCE, WEIGHTS, build_program, native_toolchain
+    from ternkit.codegen.plan import lower
+    from ternkit.runtime.standalone import PROGRAM, SOURCE, WEIGHTS, build_program
+    from ternkit.toolchain import native_toolchain
     from ternkit.runtime.standalone import runtime_source, write_weights
 
-    plan = lower_for(model, target, (1, PREFILL_KERNEL_TOKENS))
+    plan = lower(model, target, (1, PREFILL_KERNEL_TOKENS))
     for name, text in emit_library(plan, target, runtime=PROGRAM).items():
         (folder / name).write_text(text)
     total, sizes = write_weights(model, plan, target, folder / WEIGHTS)

@@ -13,19 +13,17 @@ BitLinear read the same packed bytes; where their layouts differ, the prompt goe
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
+from ternkit.codegen.ctarget import CTarget
 from ternkit.codegen.jinja import render
 from ternkit.codegen.plan import Plan
-from ternkit.errors import TernkitError, ToolchainError
+from ternkit.errors import TernkitError
 from ternkit.graph.model import ModelGraph
+from ternkit.toolchain import Toolchain, program_toolchain
 
 PROGRAM = "model_runtime"
 SOURCE = f"{PROGRAM}.c"
@@ -162,42 +160,17 @@ def runtime_files(model: ModelGraph, plan: Plan, target, header: str) -> tuple[d
     return {SOURCE: runtime_source(model, plan, target, header, len(blob), sizes)}, blob
 
 
-@dataclass(frozen=True)
-class Toolchain:
-    cc: str
-    cflags: tuple[str, ...]
-    runner: tuple[str, ...] = ()   # e.g. qemu-aarch64 -L /usr/aarch64-linux-gnu
-
-    def check(self) -> None:
-        for exe in (self.cc, *self.runner[:1]):
-            if shutil.which(exe) is None:
-                raise ToolchainError(f"{exe!r} not found: install it (see .ci/run) to build and run the standalone runtime")
-
-
-def native_toolchain(cflags: tuple[str, ...] = ()) -> Toolchain:
-    return Toolchain(os.environ.get("CC", "gcc"), cflags)
-
-
-def aarch64_toolchain(cflags: tuple[str, ...] = ("-march=armv8.2-a+dotprod",)) -> Toolchain:
-    return Toolchain("aarch64-linux-gnu-gcc", cflags, ("qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"))
+def toolchain_for(target: CTarget) -> Toolchain:
+    """How this machine builds and runs the program for `target`: natively, or cross + emulator."""
+    return program_toolchain(target.isa, target.cflags(), target.name)
 
 
 def build_program(folder: Path, kernel_sources: list[str], tc: Toolchain) -> Path:
     """Compile the runtime and the kernel library in `folder` into one executable."""
-    tc.check()
-    exe = folder / PROGRAM
-    cmd = [tc.cc, "-O2", "-Wall", "-Wextra", "-Werror", *tc.cflags, SOURCE, *kernel_sources, "-lm", "-pthread",
-           "-o", PROGRAM]
-    done = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
-    if done.returncode:
-        raise TernkitError(f"building the standalone runtime failed: {' '.join(cmd)}\n{done.stderr.strip()[-2000:]}")
-    return exe
+    return tc.compile(folder, [SOURCE, *kernel_sources], PROGRAM, libs=("-lm", "-pthread"))
 
 
 def run_program(folder: Path, tokens, tc: Toolchain) -> np.ndarray:
     """Run the built program on `tokens`; the last token's logits."""
-    cmd = [*tc.runner, str(folder / PROGRAM), str(folder / WEIGHTS), *(str(int(t)) for t in tokens)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    if done.returncode:
-        raise TernkitError(f"standalone runtime failed: {done.stderr.strip()}")
-    return np.array([float(v) for v in done.stdout.split()], dtype=np.float32)
+    out = tc.run(folder / PROGRAM, [str(folder / WEIGHTS), *(str(int(t)) for t in tokens)])
+    return np.array([float(v) for v in out.split()], dtype=np.float32)

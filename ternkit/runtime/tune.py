@@ -16,7 +16,7 @@ from ternkit.errors import TernkitError
 from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime.bench import median_time
 from ternkit.runtime.blas import single_threaded_blas
-from ternkit.runtime.kernels import Kernel, compile_plan
+from ternkit.runtime.kernels import compile_plan
 
 
 @dataclass
@@ -42,8 +42,7 @@ def _timer(target: Target, spec: KernelSpec, dram_mb: int) -> Callable[[dict], f
             raise TernkitError(f"{s.name} with tiling {tiles} is not bit-exact: refusing to tune with it")
         sec = median_time(lambda: kern(x, threads=1, out=y), 5, min_seconds=0.15)   # tilings are per core
         if spec.N == 1 and dram_mb:   # decode: weights also streamed from DRAM, as in real decoding
-            ks = [Kernel(s, kern.packed.copy(), kern._fn, kern._ffi, kern._mod_lib)
-                  for _ in range(max(2, (dram_mb << 20) // kern.packed.nbytes))]
+            ks = [kern.with_packed(kern.packed.copy()) for _ in range(max(2, (dram_mb << 20) // kern.packed.nbytes))]
             sec += median_time(lambda: [k(x, threads=1, out=y) for k in ks], 3) / len(ks)
         return sec
     return measure

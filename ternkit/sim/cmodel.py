@@ -15,7 +15,7 @@ import numpy as np
 from ternkit.codegen.jinja import render
 from ternkit.errors import ShapeError
 from ternkit.reference.quant import check_ternary
-from ternkit.runtime.build import build_module
+from ternkit.toolchain.cffi_build import build_module
 from ternkit.sim.config import NpuConfig
 from ternkit.sim.mapper import Mapping, choose_mapping
 from ternkit.sim.simulator import Events, stage_bits
@@ -47,7 +47,7 @@ def run(cfg: NpuConfig, w_q: np.ndarray, x_q: np.ndarray, mapping: Mapping | Non
     check_ternary(w_q)
     if x_q.dtype != np.int8 or x_q.ndim != 2 or w_q.ndim != 2 or x_q.shape[1] != w_q.shape[1]:
         raise ShapeError(f"need int8 x [N, K] and w [M, K] with the same K, got {x_q.dtype} {x_q.shape} and {w_q.shape}")
-    mod = build_module("npu", CDEF, source(cfg), flags=("-O2", "-Wall", "-Wextra", "-Werror"))
+    mod = build_module("npu", CDEF, source(cfg), flags=("-O2",))
     (N, K), M = x_q.shape, w_q.shape[0]
     mapping = mapping or choose_mapping(cfg, M, K, N, cfg.weight_bits, 8)
     y = np.zeros((N, M), dtype=np.int32)
@@ -81,7 +81,7 @@ def run_step(cfg: NpuConfig, model, tokens: int, context: int, kv_bits: int, lm_
 
     src = render("npu/step.c.j2", lanes=cfg.vector_lanes, dram_bytes_per_cycle=repr(float(cfg.dram_bytes_per_cycle)),
                  softmax_ops=SOFTMAX_OPS)
-    mod = build_module("npu_step", STEP_CDEF, src, flags=("-O2", "-Wall", "-Wextra", "-Werror"))
+    mod = build_module("npu_step", STEP_CDEF, src, flags=("-O2",))
     c = model.config
     layers = [(la.attention.heads, la.attention.kv_heads, la.attention.head_dim, la.ffn.hidden) for la in c.layers]
     cols = [np.ascontiguousarray(np.array(col, dtype=np.int32)) for col in zip(*layers)]

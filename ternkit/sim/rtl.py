@@ -181,7 +181,7 @@ def synthesize(col: Column) -> dict[str, int]:
     import hashlib
     import json
 
-    from ternkit.runtime.build import cache_dir
+    from ternkit.toolchain.cffi_build import cache_dir
 
     src_text = verilog(col)
     cached = cache_dir() / "rtl" / f"{col.name}-{hashlib.sha256(src_text.encode()).hexdigest()[:16]}.json"

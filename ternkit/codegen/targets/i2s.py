@@ -12,9 +12,11 @@ from typing import ClassVar
 import numpy as np
 
 from ternkit import formats
+from ternkit.codegen.ctarget import CTarget, FormatKernels
 from ternkit.codegen.plan import KernelSpec
-from ternkit.codegen.targets.avx2 import Avx2Target
+from ternkit.codegen.targets import avx2
 from ternkit.errors import ShapeError
+from ternkit.toolchain.isa import Isa
 
 
 def tq2_order(K: int) -> np.ndarray:
@@ -26,12 +28,12 @@ def tq2_order(K: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class I2sTarget(Avx2Target):
+class I2sTarget(CTarget):
     name: str = "i2s"
     description: str = "x86-64 AVX2, bitnet.cpp I2_S style: 2-bit unpack + _mm256_maddubs_epi16, row by row, no block scales"
 
-    formats: ClassVar[tuple[str, ...]] = ("i2",)
-    layouts: ClassVar[dict] = {"i2": {"m_block": 1, "k_align": 256}}
+    kernels: ClassVar[dict[str, FormatKernels]] = {"i2": FormatKernels({"m_block": 1, "k_align": 256})}
+    isa: ClassVar[Isa] = avx2.ISA
     priority: ClassVar[int] = 10
 
     def pack(self, spec: KernelSpec, w_q: np.ndarray) -> np.ndarray:

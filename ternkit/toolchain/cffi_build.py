@@ -1,6 +1,6 @@
 """Build C with cffi (API mode) and cache the built module.
 
-The cache key is the hash of the C declarations, the source, the compile flags, the compiler's
+Every module is compiled with the toolchain's WARNINGS. The cache key is the hash of the C declarations, the source, the compile flags, the compiler's
 identity and the Python/cffi versions. Modules live in `$TERNKIT_CACHE_DIR` (default
 `$XDG_CACHE_HOME/ternkit` or `~/.cache/ternkit`). Each build happens in its own temporary folder and
 the finished shared object is moved into place with an atomic rename, so two processes building the
@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 from pathlib import Path
 from types import ModuleType
@@ -25,6 +24,7 @@ from types import ModuleType
 import cffi
 
 from ternkit.errors import TernkitError, ToolchainError
+from ternkit.toolchain import WARNINGS, compiler
 
 
 def cache_dir() -> Path:
@@ -55,10 +55,6 @@ def _unwritable_cache(base: Path, exc: OSError) -> TernkitError:
                         "writable folder")
 
 
-def compiler() -> str:
-    return os.environ.get("CC", "gcc")
-
-
 @functools.lru_cache(maxsize=None)
 def compiler_identity(cc: str) -> str:
     """First line of `cc --version`; raises a clear error when the compiler is missing."""
@@ -72,6 +68,7 @@ def compiler_identity(cc: str) -> str:
 def build_module(prefix: str, cdef: str, source: str, *, flags: tuple[str, ...] = ("-O3",),
                  include_dirs: tuple[str, ...] = ()) -> ModuleType:
     """Compile `source` exposing the declarations in `cdef`; return the module (`.ffi`, `.lib`)."""
+    flags = (*flags, *WARNINGS)
     cc = compiler()
     key_text = "\0".join([cdef, source, " ".join(flags), " ".join(include_dirs), compiler_identity(cc),
                           sys.version, cffi.__version__])
@@ -117,7 +114,3 @@ def _load(modname: str, path: Path) -> ModuleType:
     spec.loader.exec_module(module)
     sys.modules[modname] = module
     return module
-
-
-def python_include() -> str:
-    return sysconfig.get_paths()["include"]
