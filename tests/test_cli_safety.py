@@ -188,3 +188,15 @@ def test_shipped_sweep_grid_has_no_invalid_points():
     for settings in points(grid):
         config_from_dict(apply(base, settings))       # raises ConfigError naming the field if invalid
     assert len(points(grid)) == 192
+
+
+def test_run_on_an_emulated_target_says_so(capsys):
+    """`run --target neon` on x86 runs NEON through SIMDe: the report must say its speed is not NEON's."""
+    from ternkit.codegen.targets import get_target
+
+    if get_target("neon").emulation() is None:
+        pytest.skip("neon runs natively here or SIMDe is missing")
+    assert cli.main(["run", "--target", "neon", "--prompt", "2", "--decode", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "EMULATED on this machine with SIMDe" in captured.out
+    assert "neon is emulated on this machine" in captured.err

@@ -119,3 +119,9 @@ def test_avx512_generated_library_compiles_with_real_flags(tmp_path):
         assert "-mavx512vnni" in text and "-Werror" in text
         r = subprocess.run(["make"], cwd=out, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
+
+
+@buildable
+def test_avx512_b3_bit_exact():
+    assert_exact(run_cases(AVX512, ["b3"], EDGE_CASES + [(9, 2560, 2, "plus", "min"), (70, 961, 3, "random", "random")],
+                           threads=3))

@@ -60,7 +60,8 @@ def test_ggml_scalar_scale_sizes_and_errors(name):
 
 def test_bits_per_weight():
     bpw = {name: formats.bits_per_weight(name) for name in formats.FORMATS}
-    assert bpw == pytest.approx({"i2": 2.0, "tl1": 2.0, "tl2": 5 / 3, "tq1_0": 1.6875, "tq2_0": 2.0625})
+    assert bpw == pytest.approx({"i2": 2.0, "tl1": 2.0, "tl2": 5 / 3, "b3": 1.6, "tq1_0": 1.6875, "tq2_0": 2.0625})
+    assert formats.get_format("b3").nbytes(4, 320) * 8 / (4 * 320) == pytest.approx(1.6)
     assert formats.get_format("tl2").nbytes(4, 48) * 8 / (4 * 48) == pytest.approx(5 / 3)
 
 
@@ -103,6 +104,7 @@ def test_unpack_rejects_bad_data(name):
 @pytest.mark.parametrize("name, data, shape, what", [
     ("i2", [0xFF], (1, 4), "code 3"), ("tl1", [0xFF], (1, 4), "above 8"), ("tl2", [0xFF, 0], (1, 6), "above 13"),
     ("tq2_0", [0xFF] * 64 + [0, 0], (1, 256), "code"),
+    ("b3", [20] + [0] * 31, (1, 160), "not ceil"),    # 20 = ceil(v * 256 / 243) for no v
 ])
 def test_unpack_rejects_codes_no_weight_packs_to(name, data, shape, what):
     with pytest.raises(ShapeError, match=what):
@@ -113,3 +115,25 @@ def test_get_format_names():
     assert formats.get_format("TQ1_0") is formats.get_format("tq1_0")
     with pytest.raises(TernkitError, match="unknown weight format 'q4_0'"):
         formats.get_format("q4_0")
+
+
+def test_b3_documented_layout_and_every_byte_value():
+    """Byte i of a 160-weight block holds weights 32j + i as ceil(v * 256 / 243); all 243 trit patterns
+    decode back, and so do the C kernels' multiply-by-3 and top-bit steps (checked here in numpy)."""
+    w = np.zeros((1, 160), np.int8)
+    w[0, [0, 32, 64, 96, 128]] = [1, -1, 0, 1, -1]           # byte 0: trits 2, 0, 1, 2, 0
+    v = 81 * 2 + 27 * 0 + 9 * 1 + 3 * 2 + 0
+    packed = formats.pack("b3", w)
+    assert packed.size == 32 and packed[0] == -(-v * 256 // 243) and (packed[1:] == -(-121 * 256 // 243)).all()
+    v = np.arange(243)
+    trits = np.stack([v // 3 ** (4 - j) % 3 for j in range(5)], axis=1)            # [v, j]
+    w = (trits.T.reshape(5, 243) - 1).astype(np.int8)                               # 243 columns of 5
+    wfull = np.zeros((243, 160), np.int8)
+    wfull[:, [0, 32, 64, 96, 128]] = w.T
+    q = formats.pack("b3", wfull).reshape(243, 32)[:, 0].astype(np.int32)
+    assert np.array_equal(formats.unpack("b3", formats.pack("b3", wfull), 243, 160), wfull)
+    for j in range(5):                                     # the AVX2/AVX-512 decode, byte arithmetic
+        m = q * 3 ** j % 256
+        m = np.maximum(m - 1, 0) if j < 3 else m           # saturating -1 (not needed for j = 3, 4)
+        top = (m + ((m + 1) >> 1) + 1) >> 1                # avg(m, avg(m, 0))
+        assert np.array_equal(top >> 6, trits[:, j]) and top.max() < 192

@@ -107,11 +107,11 @@ def _sample_text(source: str, model, lowered) -> str:
 
 
 def _lower(model, target: str | None, n_prompt: int, report: RunReport):
-    from ternkit.codegen.targets import best_native_target, get_target
+    from ternkit.codegen.targets import best_native_target, get_c_target
     from ternkit.runtime.model import lower_model
 
-    t = get_target(target) if target else best_native_target()
-    report.emulated = bool(getattr(t, "emulated", lambda: False)())
+    t = get_c_target(target) if target else best_native_target()
+    report.emulated = t.emulation() is not None
     step(f"lowering + generating + compiling {t.name} kernels (cached after the first run)"
          + (f"; {t.name} is emulated on this machine" if report.emulated else ""))
     lowered = lower_model(model, t.name, tokens=(1, n_prompt) if n_prompt > 1 else (1,))

@@ -1,6 +1,6 @@
 """Ternary weight packings, one module each: pack/unpack in numpy, exact round trips.
 
-Kernel formats (`i2`, `tl1`, `tl2`) are what the generated kernels read; the ggml formats (`tq1_0`,
+Kernel formats (`i2`, `tl1`, `tl2`, `b3`) are what the generated kernels read; the ggml formats (`tq1_0`,
 `tq2_0`) are byte-identical to llama.cpp's blocks and carry fp16 block scales (`pack(..., scale=)`,
 `unpack` returns `(w_q, scales)`). Every packing takes `w_q` int8 [M, K] in {-1, 0, +1} and returns a
 1-D uint8 array. Each module has `BITS_PER_WEIGHT`, `SUMMARY` (one line) and `nbytes(M, K, ...)`; a
@@ -12,8 +12,8 @@ Two layout parameters of the kernel formats come from the kernel's tiling:
 - `m_block`: 1 = row-major (row m's bytes are contiguous); > 1 = rows in blocks of `m_block`
   (M padded with zero rows), groups interleaved across the rows of a block so that a SIMD kernel
   loads the indices of `m_block` rows for one group with one load (table-lookup formats only).
-- `k_align`: K is padded with zero weights to a multiple of it (i2 only; the row stride in bytes is
-  `round_up(K, k_align) / 4`).
+- `k_align`: K is padded with zero weights to a multiple of it (i2 and b3; the row stride in bytes is
+  `round_up(K, k_align) / 4`, b3 `/ 5`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from ternkit.errors import ShapeError, TernkitError
 from ternkit.reference.quant import check_ternary
 
-KERNEL_FORMATS = ("i2", "tl1", "tl2")
+KERNEL_FORMATS = ("i2", "tl1", "tl2", "b3")
 GGML_FORMATS = ("tq1_0", "tq2_0")
 FORMATS = KERNEL_FORMATS + GGML_FORMATS
 

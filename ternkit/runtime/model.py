@@ -62,12 +62,12 @@ def lower_model(model: ModelGraph, target: str, tokens: tuple[int, ...] = (1,),
     """Lower, generate and compile the model's kernels for `target`, bound to its quantized weights."""
     import time
 
-    from ternkit.codegen.targets import get_target
+    from ternkit.codegen.targets import get_c_target
     from ternkit.codegen.plan import lower
     from ternkit.runtime.kernels import compile_plan
 
     model.require_params()
-    t = get_target(target)
+    t = get_c_target(target)
     reason = t.unavailable_reason()
     if reason:
         raise TernkitError(f"target {target!r} cannot run on this machine: {reason}")
@@ -85,7 +85,7 @@ def lower_model(model: ModelGraph, target: str, tokens: tuple[int, ...] = (1,),
         packed: dict = {}   # GEMV and GEMM kernels with one layout share one packed copy
         kernels[node] = {}
         for spec in node_specs:
-            layout = (spec.weight_format, tuple(sorted(t.layout(spec).items()))) if hasattr(t, "layout") else spec
+            layout = (spec.weight_format, tuple(sorted(t.layout(spec).items())))
             if layout not in packed:
                 packed[layout] = lib.kernel(spec, w_q).packed
             kernels[node][spec.N] = lib.kernel(spec, packed=packed[layout])

@@ -54,15 +54,14 @@ def embed_dtype(model: ModelGraph) -> np.dtype:
     return np.dtype("<f2") if model.require_params()["embed.weight"].dtype == np.float16 else np.dtype("<f4")
 
 
-def gemm_spec(plan: Plan, target, node: str):
+def gemm_spec(plan: Plan, target: CTarget, node: str):
     """The node's prefill (N > 1) kernel when it reads the GEMV's packed bytes, else None."""
     gemv = plan.kernel_for(node, 1)
     gemms = [s for s, nodes in plan.users.items() if node in nodes and s.N > 1]
     if not gemms:
         return None
     spec = max(gemms, key=lambda s: s.N)
-    layout = getattr(target, "layout", None)
-    same = (spec.weight_format == gemv.weight_format and layout is not None and layout(spec) == layout(gemv))
+    same = spec.weight_format == gemv.weight_format and target.layout(spec) == target.layout(gemv)
     return spec if same else None
 
 

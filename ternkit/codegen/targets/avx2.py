@@ -1,28 +1,85 @@
 """x86-64 AVX2: TL1 (pairs) and TL2 (triples + sign) table lookups with `_mm256_shuffle_epi8` (int16
-sums split into low/high byte planes, so lookups are exact) and an i2 path with `_mm256_maddubs_epi16`."""
+sums split into low/high byte planes, so lookups are exact), i2 kernels on `_mm256_maddubs_epi16` (a
+multi-row GEMV keeping int16 sums for several steps, and a prefill GEMM that unpacks each weight block
+once and reuses it across a register tile of tokens, K in blocks), and b3 (five trits a byte) decoded
+by byte additions and signed compares."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ternkit.codegen.ctarget import CTarget, FormatKernels, chunk_space
+from ternkit.codegen.plan import KernelSpec
+from ternkit.errors import TernkitError
+from ternkit.formats import round_up
 from ternkit.toolchain import cpu
 from ternkit.toolchain.isa import Isa
 
 ISA = Isa("AVX2", flags=("-mavx2",), arches=cpu.X86, features=("avx2",))
+I2_WIDEN = 8     # int16 GEMV sums: 8 steps of |1x pair sum| <= 1024 plus |4x pair sum / 4| <= 1024
+B3_CHUNK = 12    # int16 b3 sums: 12 blocks x 5 maddubs of |pair| <= 512 stay below 32768
+
+
+def unrolled_chunks(total: int, size: int) -> list[tuple[int, int, int]]:
+    """`total` steps as (steps a chunk, first step, chunks) runs: whole chunks of `size`, then the rest;
+    the templates unroll each chunk fully (int16 sums widened once a chunk)."""
+    runs = [(size, 0, total // size), (total % size, total - total % size, 1)]
+    return [r for r in runs if r[0] and r[2]]
+
+
+def i2_check(spec: KernelSpec) -> None:
+    if spec.tile("gemm_rows") * (spec.tile("gemm_tb") + 1) > 15:
+        raise TernkitError(f"avx2 i2: gemm_rows x (gemm_tb + 1) must be <= 15 (16 ymm registers), "
+                           f"got {spec.tile('gemm_rows')} x {spec.tile('gemm_tb')}")
+
+
+def i2_tune_space(spec: KernelSpec) -> list[list[dict[str, Any]]]:
+    if spec.N < spec.tile("gemm_min"):
+        return [[{"rows": r} for r in (1, 2, 4)], [{"prefetch": p} for p in (1024, 0, 2048, 4096)]]
+    return [[{"gemm_rows": r, "gemm_tb": b} for r, b in ((3, 4), (2, 4), (2, 6), (3, 3), (4, 2))],
+            [{"mc": m} for m in (48, 24, 96)], [{"kc": c} for c in (2048, 1024)]]
+
+
+def i2_context(spec: KernelSpec) -> dict[str, Any]:
+    k_pad = round_up(spec.K, spec.tile("k_align"))
+    blocks = -(-k_pad // spec.tile("kc"))      # equal K blocks, each a multiple of 128 weights
+    gr = spec.tile("gemm_rows")
+    return dict(rows=spec.tile("rows"), widen=I2_WIDEN, chunks=unrolled_chunks(k_pad // 128, I2_WIDEN),
+                prefetch=spec.tile("prefetch"), gemm_rows=gr, gemm_tb=spec.tile("gemm_tb"), mc=spec.tile("mc"),
+                mc_pad=round_up(spec.tile("mc"), gr), kc=round_up(-(-k_pad // blocks), 128),
+                gemm_min=spec.tile("gemm_min"))
+
+
+def b3_context(spec: KernelSpec) -> dict[str, Any]:
+    blocks = round_up(spec.K, spec.tile("k_align")) // 160
+    return dict(b3_chunk=B3_CHUNK, b3_chunks=unrolled_chunks(blocks, B3_CHUNK))
 
 
 @dataclass(frozen=True)
 class Avx2Target(CTarget):
     name: str = "avx2"
-    description: str = "x86-64 AVX2: TL1/TL2 _mm256_shuffle_epi8 lookups, i2 _mm256_maddubs_epi16"
+    description: str = ("x86-64 AVX2: i2 _mm256_maddubs_epi16 GEMV (multi-row) and unpack-once GEMM, b3 base-3 "
+                        "decoded by byte adds + signed compares, TL1/TL2 lookups")
 
     kernels: ClassVar[dict[str, FormatKernels]] = {
-        "i2": FormatKernels({"m_block": 1, "k_align": 128}),     # 32 packed bytes = 128 weights a step
+        # i2: 32 packed bytes = 128 weights a step; rows: GEMV rows a step; gemm_rows x gemm_tb: GEMM
+        # register tile (int16 sums, rows x tokens); mc: rows unpacked at once; kc: K block (<= 2048:
+        # 64 maddubs per int16 sum); gemm_min: token count from which the GEMM path runs;
+        # prefetch: GEMV software prefetch distance in bytes (0 = none)
+        # (measured on Zen 3: one row at a time with a 1 KiB prefetch is fastest hot and from DRAM; several
+        # rows at once interleave short streams, which the hardware prefetcher follows badly from DRAM)
+        "i2": FormatKernels(
+            {"m_block": 1, "k_align": 128, "rows": 1, "gemm_rows": 3, "gemm_tb": 4, "mc": 48, "kc": 2048,
+             "gemm_min": 4, "prefetch": 1024},
+            tunables={"rows": (1, 2, 3, 4, 6), "gemm_rows": (1, 2, 3, 4), "gemm_tb": (1, 2, 3, 4, 5, 6),
+                      "mc": (12, 24, 48, 96, 192), "kc": (512, 1024, 2048), "gemm_min": (2, 3, 4, 6, 8, 16),
+                      "prefetch": (0, 512, 1024, 2048, 4096)},
+            tune_space=i2_tune_space, context=i2_context, check=i2_check),
         # 32 rows a lookup; int16 sums of <= 64 pairs / triples
         "tl1": FormatKernels({"m_block": 32, "chunk": 64}, tune_space=chunk_space),
         "tl2": FormatKernels({"m_block": 32, "chunk": 64}, tune_space=chunk_space),
+        "b3": FormatKernels({"m_block": 1, "k_align": 160}, context=b3_context),   # 32 bytes = 160 weights a block
     }
     isa: ClassVar[Isa] = ISA
     priority: ClassVar[int] = 20

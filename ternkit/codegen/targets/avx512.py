@@ -7,8 +7,10 @@ regrouped to match with `vpermb` (VBMI). Prefill GEMM: the
 weights of a block of rows are unpacked once to code bytes and reused for every token in a register
 tile of rows x 16-token vectors. tl2 (1.67 bits a weight): per triple of activations, 64 rows looked
 up at once in the low/high byte planes of the int16 sums (`_mm512_permutexvar_epi8`), signs applied
-as lane masks (correct and reasonable, not tuned). Chosen over avx2 automatically when the CPU has the ISA; on other
-x86 machines the kernels are built through SIMDe (emulated, for tests)."""
+as lane masks (correct and reasonable, not tuned). b3 (1.6 bits): five trits a byte decoded with byte
+additions and two compares a digit, `_mm512_dpbusd_epi32` with the activations. Chosen over avx2
+automatically when the CPU has the ISA; on other x86 machines the kernels are built through SIMDe
+(emulated, for tests)."""
 
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ def i2_context(spec: KernelSpec) -> dict[str, Any]:
 class Avx512Target(CTarget):
     name: str = "avx512"
     description: str = ("x86-64 AVX-512 VNNI: i2 _mm512_dpbusd_epi32 GEMV (multi-row) and unpack-once GEMM, "
-                        "tl2 vpermb lookups")
+                        "tl2 vpermb lookups, b3 base-3 decoded by byte adds + mask compares")
 
     kernels: ClassVar[dict[str, FormatKernels]] = {
         # rows: GEMV rows a step; gemm_rows x gemm_tb (16-token vectors): GEMM register tile (measured:
@@ -68,6 +70,7 @@ class Avx512Target(CTarget):
             tune_space=i2_tune_space, context=i2_context, check=i2_check),
         # 64 rows a lookup; int16 sums of <= 64 triples
         "tl2": FormatKernels({"m_block": 64, "chunk": 64}, tune_space=chunk_space),
+        "b3": FormatKernels({"m_block": 1, "k_align": 320}),     # 64 bytes = two 160-weight blocks a step
     }
     isa: ClassVar[Isa] = ISA
     priority: ClassVar[int] = 30
