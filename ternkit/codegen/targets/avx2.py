@@ -1,7 +1,8 @@
 """x86-64 AVX2: TL1 (pairs) and TL2 (triples + sign) table lookups with `_mm256_shuffle_epi8` (int16
 sums split into low/high byte planes, so lookups are exact) and i2 kernels on `_mm256_maddubs_epi16`:
 a multi-row GEMV keeping int16 sums for several steps, and a prefill GEMM that unpacks each weight block
-once and reuses it across a register tile of tokens, K in blocks."""
+once and reuses it across a register tile of tokens, K in blocks. tl2 (1.67 bits) looks up 64 rows a
+load in int8 tables of the activations split as 16 h + l, so that it reads DRAM faster than i2."""
 
 from __future__ import annotations
 
@@ -57,13 +58,17 @@ class Avx2Target(TemplateTarget):
         "i2": {"m_block": 1, "k_align": 128, "rows": 1, "gemm_rows": 3, "gemm_tb": 4, "mc": 48, "kc": 2048,
                "gemm_min": 4, "prefetch": 1024},
         "tl1": {"m_block": 32, "chunk": 64},      # 32 rows a lookup; int16 sums of <= 64 pairs
-        "tl2": {"m_block": 32, "chunk": 64},      # 32 rows a lookup; int16 sums of <= 64 triples
+        # tl2: 64 rows a lookup (both nibbles of one 32-byte load), sign bits in units of 8 groups;
+        # k_units: units whose tables are built at once (<= 64 KiB of tables on the stack);
+        # prefetch: software prefetch distance in bytes (0 = none)
+        "tl2": {"m_block": 64, "sign_unit": 8, "k_units": 256, "prefetch": 2048},
         "b3": {"m_block": 1, "k_align": 160},     # 32 bytes = 160 weights a block
     }
     tunables: ClassVar[dict] = {
         "i2": {"rows": (1, 2, 3, 4, 6), "gemm_rows": (1, 2, 3, 4), "gemm_tb": (1, 2, 3, 4, 5, 6),
                "mc": (12, 24, 48, 96, 192), "kc": (512, 1024, 2048), "gemm_min": (2, 3, 4, 6, 8, 16),
                "prefetch": (0, 512, 1024, 2048, 4096)},
+        "tl2": {"prefetch": (0, 512, 1024, 2048, 4096), "k_units": (1, 2, 8, 32, 64, 128, 256)},
     }
     priority: ClassVar[int] = 20
     native_arch: ClassVar[tuple[str, ...]] = X86
@@ -83,7 +88,9 @@ class Avx2Target(TemplateTarget):
         return spec
 
     def tune_space(self, spec: KernelSpec) -> list[list[dict]]:
-        if spec.weight_format in ("tl1", "tl2"):   # the largest chunk keeps int16 sums exact
+        if spec.weight_format == "tl2":
+            return [[{"prefetch": p} for p in (2048, 1024, 0, 4096)]]
+        if spec.weight_format == "tl1":   # the largest chunk keeps int16 sums exact
             top = 32767 // (128 * formats.get_format(spec.weight_format).GROUP)
             return [[{"chunk": c} for c in (64, 32, 16, top)]]
         if self._tiled_i2(spec):
@@ -93,8 +100,21 @@ class Avx2Target(TemplateTarget):
                     [{"mc": m} for m in (48, 24, 96)], [{"kc": c} for c in (2048, 1024)]]
         return []
 
+    def layout(self, spec: KernelSpec) -> dict[str, int]:
+        lay = super().layout(spec)
+        if spec.weight_format == "tl2":
+            lay["sign_unit"] = spec.tile("sign_unit")
+        return lay
+
     def kernel_context(self, spec: KernelSpec) -> dict[str, Any]:
         ctx = super().kernel_context(spec)
+        if spec.weight_format == "tl2":
+            tl2 = formats.get_format("tl2")
+            g, units, k_units = tl2.groups(spec.K), tl2.units(spec.K), spec.tile("k_units")
+            ctx.update(units=units, full_units=g // tl2.UNIT, tail=g % tl2.UNIT, k_units=k_units,
+                       unit_bytes=tl2.UNIT * 32 + 64, block_bytes=tl2.nbytes(64, spec.K, **self.layout(spec)),
+                       chunk_groups=min(g, tl2.UNIT * k_units), plane_len=round_up(3 * g + 13, 32),
+                       prefetch=spec.tile("prefetch"))
         if self._tiled_i2(spec):
             k_pad = ctx["k_pad"]
             blocks = -(-k_pad // spec.tile("kc"))      # equal K blocks, each a multiple of 128 weights
