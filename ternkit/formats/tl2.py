@@ -16,6 +16,7 @@ import itertools
 
 import numpy as np
 
+from ternkit.errors import ShapeError
 from ternkit.formats import (bad_code, nibbles_blocked, nibbles_rowmajor, pad_to, round_up, unnibble_blocked,
                              unnibble_rowmajor)
 

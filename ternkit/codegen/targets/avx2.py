@@ -110,7 +110,9 @@ class Avx2Target(TemplateTarget):
         ctx = super().kernel_context(spec)
         if spec.weight_format == "tl2":
             tl2 = formats.get_format("tl2")
-            g, units, k_units = tl2.groups(spec.K), tl2.units(spec.K), spec.tile("k_units")
+            g, units = tl2.groups(spec.K), tl2.units(spec.K)
+            chunks = -(-units // spec.tile("k_units"))
+            k_units = -(-units // chunks)          # K chunks of equal size, none larger than k_units
             ctx.update(units=units, full_units=g // tl2.UNIT, tail=g % tl2.UNIT, k_units=k_units,
                        unit_bytes=tl2.UNIT * 32 + 64, block_bytes=tl2.nbytes(64, spec.K, **self.layout(spec)),
                        chunk_groups=min(g, tl2.UNIT * k_units), plane_len=round_up(3 * g + 13, 32),
