@@ -10,7 +10,8 @@ processes hold this core: steadier on a loaded machine, the same on an idle one.
         [--kernels baseline:i2,avx2:i2,avx2:b3,avx2:tl2] [--tokens 1,64] [--dram-mb 256] [--repeat 5]
         [--clock wall|cpu]
 
-A kernel is `target:format` or `target:format:key=value,...` (a tiling, checked like `ternkit tune`'s).
+A kernel is `target:format` or `target:format:key=value[:key=value...]` (a tiling, checked like
+`ternkit tune`'s).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ternkit.runtime.kernels import Kernel, compile_plan
 
 def build(label: str, M: int, K: int, n: int, w: np.ndarray) -> Kernel:
     tname, fmt, *rest = label.split(":")
-    tiling = tuple(sorted((kv.split("=")[0], int(kv.split("=")[1])) for kv in (rest[0] if rest else "").split(",") if kv))
+    tiling = tuple(sorted((kv.split("=")[0], int(kv.split("=")[1])) for kv in rest if kv))
     target = get_target(tname)
     spec = target.specialise(KernelSpec(M, K, n, weight_format=fmt, tiling=tiling))
     return compile_plan(Plan(tname, "bench", [spec]), target).kernel(spec, w)

@@ -99,7 +99,7 @@ def test_avx2_tl2_bit_exact_at_its_bounds(tiling):
             return super().specialise(KernelSpec(spec.M, spec.K, spec.N, weight_format=spec.weight_format,
                                                  tiling=tuple(tiling.items())))
 
-    assert {"prefetch": 2048} in AVX2.tune_space(AVX2.specialise(KernelSpec(64, 300, 1, weight_format="tl2")))[0]
+    assert {"prefetch": 4096} in AVX2.tune_space(AVX2.specialise(KernelSpec(64, 300, 1, weight_format="tl2")))[0]
     cases = [(130, 3100, 2, "plus", "min"), (64, 3072, 1, "minus", "min"), (65, 1537, 3, "plus", "max"),
              (200, 2000, 1, "minus", "alternate"), (1, 25, 2, "random", "random"), (129, 700, 1, "sparse", "min")]
     assert_exact(run_cases(Tiled(), ["tl2"], cases, threads=3))
