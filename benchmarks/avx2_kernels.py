@@ -7,7 +7,7 @@ DRAM the kernels' calls alternate one by one, so that all of them see the same m
 processes hold this core: steadier on a loaded machine, the same on an idle one.
 
     python benchmarks/avx2_kernels.py [--shapes 2560x2560,6912x2560,2560x6912,640x2560]
-        [--kernels baseline:i2,avx2:i2,avx2:b3,avx2:tl2] [--tokens 1,64] [--dram-mb 256] [--repeat 5]
+        [--kernels i2s:i2,avx2:i2,avx2:b3,avx2:tl2] [--tokens 1,64] [--dram-mb 256] [--repeat 5]
         [--clock wall|cpu]
 
 A kernel is `target:format` or `target:format:key=value[:key=value...]` (a tiling, checked like
@@ -38,8 +38,7 @@ def build(label: str, M: int, K: int, n: int, w: np.ndarray) -> Kernel:
 def copies_of(kern: Kernel, total_bytes: int) -> list[Kernel]:
     """The kernel bound to distinct copies of its packed weights, `total_bytes` in all."""
     count = max(2, total_bytes // kern.packed.nbytes)
-    return [Kernel(spec=kern.spec, packed=kern.packed.copy(), _fn=kern._fn, _ffi=kern._ffi, _mod_lib=kern._mod_lib)
-            for _ in range(count)]
+    return [kern.with_packed(kern.packed.copy()) for _ in range(count)]
 
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
@@ -49,7 +48,7 @@ clock = CLOCKS["wall"]
 def per_call(kerns: list[Kernel], x: np.ndarray, out: np.ndarray, calls: int) -> float:
     t0 = clock()
     for i in range(calls):
-        kerns[i % len(kerns)](x, out=out)
+        kerns[i % len(kerns)](x, threads=1, out=out)
     return (clock() - t0) / calls
 
 
@@ -60,7 +59,7 @@ def per_call_alternating(sets: dict[str, list[Kernel]], x: np.ndarray, out: np.n
     for i in range(calls):
         for label, ks in sets.items():
             t0 = clock()
-            ks[i](x, out=out)
+            ks[i](x, threads=1, out=out)
             total[label] += clock() - t0
     return {label: t / calls for label, t in total.items()}
 
@@ -68,7 +67,7 @@ def per_call_alternating(sets: dict[str, list[Kernel]], x: np.ndarray, out: np.n
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="2560x2560,6912x2560,2560x6912,640x2560")
-    ap.add_argument("--kernels", default="baseline:i2,avx2:i2,avx2:b3,avx2:tl2")
+    ap.add_argument("--kernels", default="i2s:i2,avx2:i2,avx2:b3,avx2:tl2")
     ap.add_argument("--tokens", default="1,64")
     ap.add_argument("--dram-mb", type=int, default=256)
     ap.add_argument("--repeat", type=int, default=5)
@@ -87,7 +86,7 @@ def main() -> None:
             ref = ternary_matmul(x, w)
             kerns = {label: build(label, M, K, n, w) for label in labels}
             for label, kern in kerns.items():
-                if not np.array_equal(kern(x), ref):
+                if not np.array_equal(kern(x, threads=1), ref):
                     raise SystemExit(f"{label} {shape} n={n} differs from ternary_matmul")
             modes = {"hot": {label: [kern] for label, kern in kerns.items()}}
             if n == 1 and args.dram_mb:

@@ -34,6 +34,7 @@ def _canonical(t: tuple[int, ...]) -> bool:
 
 COMBOS: list[tuple[int, int, int]] = [t for t in itertools.product((-1, 0, 1), repeat=3) if _canonical(t)]
 assert len(COMBOS) == 14 and COMBOS[0] == (0, 0, 0)
+LOOKUP: list[tuple[int, ...]] = COMBOS + [(0, 0, 0)] * 2   # the kernels' 16-entry decode table
 
 
 def _lookup() -> tuple[np.ndarray, np.ndarray]:
@@ -69,6 +70,21 @@ def _check_unit(m_block: int, sign_unit: int) -> None:
 
 def units(K: int) -> int:
     return -(-groups(K) // UNIT)
+
+
+def kernel_context(K: int, *, m_block: int = 1, k_align: int = 4, sign_unit: int = 0) -> dict[str, int]:
+    """What a kernel template needs to walk this layout: groups; row-major index/sign bytes a row;
+    blocked: bytes a group of a block (index nibbles + sign bits) and a block; sign_unit: units (whole
+    ones and the last one's groups), bytes a whole unit."""
+    g = groups(K)
+    nb, sb = row_bytes(K)
+    if sign_unit:
+        return {"groups": g, "units": units(K), "full_units": g // UNIT, "tail": g % UNIT,
+                "unit_bytes": UNIT * (m_block // 2) + m_block,
+                "block_bytes": nbytes(m_block, K, m_block=m_block, sign_unit=sign_unit)}
+    group_bytes = m_block // 2 + m_block // 8
+    return {"groups": g, "index_bytes": nb, "row_bytes": nb + sb, "group_bytes": group_bytes,
+            "block_bytes": g * group_bytes}
 
 
 def nbytes(M: int, K: int, *, m_block: int = 1, k_align: int = 4, sign_unit: int = 0) -> int:
