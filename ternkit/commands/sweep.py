@@ -28,6 +28,7 @@ def run(args) -> int:
     from ternkit.outputs import check_file
     from ternkit.sim.report import as_csv, check_out, write_atomic
     from ternkit.sim.sweep import plot_front, sweep
+    from ternkit.textable import table
 
     if args.out:
         check_file(args.out, "--out")       # before the work: a refusal costs nothing
@@ -37,17 +38,13 @@ def run(args) -> int:
                    with_area=args.area, progress=True)
     failed, front = result.failed, result.front
     keys = result.keys
-    widths = [max(len(k), 12) for k in keys]
     axes = "latency, energy and area" if args.area else "latency vs energy"
     excluded = " (excluded from the front; reasons below)" if failed else ""
     print(f"{len(result.results)} configurations, {len(failed)} invalid{excluded}; Pareto front ({axes}), fastest first:")
-    print("  ".join(k.ljust(w) for k, w in zip(keys, widths)) + "  time us       energy uJ     util"
-          + ("  GHz   area mm2" if args.area else ""))
-    for p in front:
-        vals = dict(p.settings)
-        print("  ".join(str(vals[k]).ljust(w) for k, w in zip(keys, widths))
-              + f"  {p.seconds * 1e6:<12,.1f}  {p.energy_uj:<12,.2f}  {p.utilisation:<4.0%}"
-              + (f"  {p.clock_ghz:<4.2f}  {p.area:.3f}" if args.area else ""))
+    header = [*keys, "time us", "energy uJ", "util", *(("GHz", "area mm2") if args.area else ())]
+    rows = [[*(str(dict(p.settings)[k]) for k in keys), f"{p.seconds * 1e6:,.1f}", f"{p.energy_uj:,.2f}",
+             f"{p.utilisation:.0%}", *((f"{p.clock_ghz:.2f}", f"{p.area:.3f}") if args.area else ())] for p in front]
+    print(table(header, rows, right_from=len(keys)))
     for why, n in Counter(p.error for p in failed).most_common():   # one line per reason, not per point
         example = dict(next(p.settings for p in failed if p.error == why))
         print(f"excluded {n} invalid point{'s' if n > 1 else ''}: {why} (e.g. {example})")

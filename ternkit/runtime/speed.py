@@ -26,6 +26,7 @@ import numpy as np
 
 from ternkit.errors import TernkitError
 from ternkit.graph.modelgraph import ModelGraph
+from ternkit.textable import table
 
 STREAM_MB = 512
 PREFILL_KERNEL_TOKENS = 64
@@ -107,9 +108,7 @@ class SpeedReport:
                  "(compared with)" if i == 0 else f"{sum(a == b for a, b in zip(r.tokens, self.rows[0].tokens))}/"
                  f"{len(self.rows[0].tokens)} same")
                 for i, r in enumerate(self.rows)]
-        widths = [max(len(x[i]) for x in [header, *body]) for i in range(len(header))]
-        table = ["  ".join(c.ljust(w) for c, w in zip(x, widths)).rstrip() for x in [header, *body]]
-        return "\n".join([*lines, *table])
+        return "\n".join([*lines, table(header, body)])
 
 
 def weight_traffic(model: ModelGraph, target) -> tuple[int, int]:

@@ -11,6 +11,7 @@ from ternkit.errors import TernkitError
 from ternkit.outputs import check_file, write_file
 from ternkit.sim.whole_model import SimReport
 from ternkit.sim.simulator import ARITHS, COMPONENTS, arithmetic_pj
+from ternkit.textable import table
 
 SHORT = {"select/mult": "select", "adder tree": "tree", "accumulator": "acc", "registers": "regs",
          "weight SRAM": "wSRAM", "act SRAM": "aSRAM", "output SRAM": "oSRAM", "DRAM": "DRAM"}
@@ -42,12 +43,6 @@ def rows(report: SimReport) -> list[dict]:
     return out
 
 
-def _table(header: list[str], body: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-                     for r in [header, *body])
-
-
 def text(report: SimReport) -> str:
     cfg = report.config
     work = " + ".join(w for w in ((f"{report.tokens} decode token(s)" if report.tokens else ""),
@@ -68,7 +63,7 @@ def text(report: SimReport) -> str:
                      f"{part.total_pj('int8') / max(part.total_pj(), 1e-30):.2f}x",
                      f"{part.total_pj('fp16') / max(part.total_pj(), 1e-30):.2f}x"])
     t = report.total
-    lines = head + [_table(header, body), "", "energy in uJ; 'vs' = baseline energy / ternary energy (higher = ternary saves more)"]
+    lines = head + [table(header, body, right_from=1), "", "energy in uJ; 'vs' = baseline energy / ternary energy (higher = ternary saves more)"]
     base = [["architecture", "cycles", "time us", "energy uJ", "arithmetic uJ", "DRAM uJ", "adders", "muxes", "multipliers"]]
     area = report.area()
     for a, name in zip(ARITHS, ("ternary adder tree", "INT8 MAC array", "FP16 MAC array")):
@@ -79,7 +74,7 @@ def text(report: SimReport) -> str:
     lines += ["", *mapping_text(report)]
     if report.step:
         lines += ["", *whole_step_text(report)]
-    lines += ["", _table(base[0], base[1:]), "",
+    lines += ["", table(base[0], base[1:], right_from=1), "",
               f"BitLinear DRAM traffic {ev.dram_bytes / 1e6:,.1f} MB: {ev.dram_bytes / max(ev.dram_min_bytes, 1e-30):.2f}x the "
               f"{ev.dram_min_bytes / 1e6:,.1f} MB of every weight, activation and output moved once, "
               f"{ev.dram_bytes / max(report.dram_bound_bytes, 1e-30):.2f}x the {report.dram_bound_bytes / 1e6:,.1f} MB "
@@ -98,7 +93,7 @@ def mapping_text(report: SimReport) -> list[str]:
              f"{m.dram_bound / 1e6:,.3f}", f"{m.dram_bytes / m.dram_bound:.2f}"]
             for (M, K, N), m in sorted(report.mappings.items(), key=lambda kv: (kv[0][2], kv[0]))]
     return ["mapper (ternary array, one call of each kernel); 'once': every weight, activation and output moved "
-            "once; 'buffer bound': the least any schedule moves with these buffers", _table(header, body)]
+            "once; 'buffer bound': the least any schedule moves with these buffers", table(header, body, right_from=1)]
 
 
 def _array_row(name: str, part) -> dict:
@@ -140,7 +135,7 @@ def whole_step_text(report: SimReport) -> list[str]:
                  f"{sum(r['dram_bytes'] for r in rows) / 1e6:,.2f}", "", "", "", _uj(total_pj), "100%"])
     return [f"whole step: context {report.context} tokens, KV cache {report.kv_bits}-bit, LM head {report.lm_head}, "
             f"vector unit {cfg.vector_lanes} lanes (see ternkit/sim/step.py for what each component counts)",
-            _table(header, body), "",
+            table(header, body, right_from=1), "",
             f"{report.tokens_per_s():,.2f} tokens/s, {report.tokens_per_j():,.2f} tokens/J, "
             f"{report.tops_per_w():.3f} effective TOPS/W; whole-step dynamic-energy savings "
             f"{report.dynamic_pj('int8') / report.dynamic_pj():.2f}x vs INT8 MAC, "
