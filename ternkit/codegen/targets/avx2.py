@@ -18,6 +18,7 @@ from ternkit.errors import TernkitError
 from ternkit.formats import round_up
 
 X86 = ("x86_64", "amd64", "i686", "i386")
+GEMM_X_PANEL = 256 << 10   # bytes of activations a GEMM token block keeps in L2 for one K block
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,18 +53,19 @@ class Avx2Target(TemplateTarget):
         # register tile (int16 sums, rows x tokens); mc: rows unpacked at once; kc: K block (<= 2048:
         # 64 maddubs per int16 sum); gemm_min: token count from which the GEMM path runs;
         # prefetch: GEMV software prefetch distance in bytes (0 = none)
-        # (measured on Zen 3: one row at a time with a 1 KiB prefetch is fastest hot and from DRAM; several
-        # rows at once interleave short streams, which the hardware prefetcher follows badly from DRAM)
+        # (measured on Zen 3: one row at a time is fastest hot and from DRAM, several rows at once interleave
+        # short streams, which the hardware prefetcher follows badly; a prefetch a line 4 KiB ahead reads
+        # from DRAM at ~90 % of a plain stream read, 1 KiB at ~85 %)
         "i2": {"m_block": 1, "k_align": 128, "rows": 1, "gemm_rows": 3, "gemm_tb": 4, "mc": 48, "kc": 2048,
-               "gemm_min": 4, "prefetch": 1024},
+               "gemm_min": 4, "prefetch": 4096},
         "tl1": {"m_block": 32, "chunk": 64},      # 32 rows a lookup; int16 sums of <= 64 pairs
         "tl2": {"m_block": 32, "chunk": 64},      # 32 rows a lookup; int16 sums of <= 64 triples
         "b3": {"m_block": 1, "k_align": 160},     # 32 bytes = 160 weights a block
     }
     tunables: ClassVar[dict] = {
-        "i2": {"rows": (1, 2, 3, 4, 6), "gemm_rows": (1, 2, 3, 4), "gemm_tb": (1, 2, 3, 4, 5, 6),
+        "i2": {"rows": (1, 2, 3, 4, 6), "gemm_rows": (1, 2, 3, 4), "gemm_tb": (1, 2, 3, 4, 5, 6, 8),
                "mc": (12, 24, 48, 96, 192), "kc": (512, 1024, 2048), "gemm_min": (2, 3, 4, 6, 8, 16),
-               "prefetch": (0, 512, 1024, 2048, 4096)},
+               "prefetch": (0, 512, 1024, 2048, 4096, 8192)},
     }
     priority: ClassVar[int] = 20
     native_arch: ClassVar[tuple[str, ...]] = X86
@@ -88,8 +90,8 @@ class Avx2Target(TemplateTarget):
             return [[{"chunk": c} for c in (64, 32, 16, top)]]
         if self._tiled_i2(spec):
             if spec.N < spec.tile("gemm_min"):
-                return [[{"rows": r} for r in (1, 2, 4)], [{"prefetch": p} for p in (1024, 0, 2048, 4096)]]
-            return [[{"gemm_rows": r, "gemm_tb": b} for r, b in ((3, 4), (2, 4), (2, 6), (3, 3), (4, 2))],
+                return [[{"rows": r} for r in (1, 2, 4)], [{"prefetch": p} for p in (4096, 1024, 2048, 8192)]]
+            return [[{"gemm_rows": r, "gemm_tb": b} for r, b in ((3, 4), (2, 6), (1, 8), (4, 2), (2, 4))],
                     [{"mc": m} for m in (48, 24, 96)], [{"kc": c} for c in (2048, 1024)]]
         return []
 
@@ -98,12 +100,13 @@ class Avx2Target(TemplateTarget):
         if self._tiled_i2(spec):
             k_pad = ctx["k_pad"]
             blocks = -(-k_pad // spec.tile("kc"))      # equal K blocks, each a multiple of 128 weights
-            gr = spec.tile("gemm_rows")
+            gr, tb = spec.tile("gemm_rows"), spec.tile("gemm_tb")
+            kc = round_up(-(-k_pad // blocks), 128)
             steps, widen = k_pad // 128, 8     # int16: 8 steps of |1x sum| <= 1024 plus |4x sum / 4| <= 1024
             ctx.update(rows=spec.tile("rows"), widen=widen, chunks=unrolled_chunks(steps, widen),
                        prefetch=spec.tile("prefetch"),
                        gemm_rows=gr, gemm_tb=spec.tile("gemm_tb"), mc=spec.tile("mc"),
-                       mc_pad=round_up(spec.tile("mc"), gr), kc=round_up(-(-k_pad // blocks), 128),
+                       mc_pad=round_up(spec.tile("mc"), gr), kc=kc, nc=max(tb, GEMM_X_PANEL // kc // tb * tb),
                        gemm_min=spec.tile("gemm_min"))
         if spec.weight_format == "b3":
             blocks, chunk = ctx["blocks"], 12   # int16: 12 blocks x 5 maddubs of |pair| <= 512 stay below 32768
