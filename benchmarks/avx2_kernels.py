@@ -27,7 +27,7 @@ import numpy as np
 from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.targets import get_target
 from ternkit.reference.quant import ternary_matmul
-from ternkit.runtime.bench import int8_peak_gops, stream_fn
+from ternkit.runtime.bench import roofline_module, stream_fn
 from ternkit.runtime.kernels import Kernel, compile_plan
 
 
@@ -69,6 +69,18 @@ def stream_timer(buffers: list[np.ndarray], calls: int) -> Callable[[], float]:
             read()
         return (clock() - t0) / (calls * len(buffers))
     return run
+
+
+def int8_peak_gops() -> float:
+    """The core's int8 peak (GOPS) on the benchmark's clock: independent maddubs + add chains."""
+    mod, ctx = roofline_module()
+    iters = 1 << 20
+    t = []
+    for _ in range(7):
+        t0 = clock()
+        mod.lib.ternkit_peak_int8(iters)
+        t.append(clock() - t0)
+    return iters * ctx["ops_per_step"] / statistics.median(t) / 1e9
 
 
 def calls_for(run_once: Callable[[], float], mode: str) -> int:
