@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/ternkit run
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 -rs
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -5,14 +5,17 @@ GEMM, each kernel checked bit-exact first; ratios against the first kernel liste
 default in this thread's CPU time (`--clock cpu`: on a machine shared with other jobs, the time the
 thread waits descheduled is not counted; `--clock wall` counts it).
 
-The rooflines are measured in the same rounds: `stream` reads as many bytes as the GEMV weights with
-plain 256-bit loads (hot: one buffer again and again; dram: the same rotation of copies), and GEMM rows
-give the % of the core's int8 peak (`_mm256_maddubs_epi16` chains, 2 ops a weight x token).
+`tq2_0` is ggml's TQ2_0 x q8_K kernel, faithfully (ternkit.runtime.ggml_tq2_0: per-block fp16 scales,
+all 1 here, so its float results equal the integer core). The rooflines are measured in the same
+rounds: `stream` reads the i2 weight bytes (M x K / 4) with plain 256-bit loads (hot: one buffer again
+and again; dram: the same rotation of copies) and `% roof` is its time over the kernel's; GEMM rows
+give the % of the core's int8 peak (`_mm256_maddubs_epi16` + add chains, 2 ops a weight x token).
 
     python benchmarks/avx2_kernels.py [--shapes 2560x2560,6912x2560,2560x6912,640x2560]
-        [--kernels baseline:i2,avx2:i2,avx2:b3] [--tokens 1,64] [--dram-mb 256] [--repeat 7] [--clock cpu]
+        [--kernels tq2_0,i2s:i2,avx2:i2,avx2:b3] [--tokens 1,64] [--dram-mb 256] [--repeat 7] [--clock cpu]
 
-A kernel is `target:format` or `target:format:key=value,...` (a tiling, checked like `ternkit tune`'s).
+A kernel is `tq2_0`, `target:format` or `target:format:key=value,...` (a tiling, checked like
+`ternkit tune`'s).
 """
 
 from __future__ import annotations
@@ -27,48 +30,67 @@ import numpy as np
 from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.targets import get_target
 from ternkit.reference.quant import ternary_matmul
-from ternkit.runtime.bench import roofline_module, stream_fn
-from ternkit.runtime.kernels import Kernel, compile_plan
-
-
-def build(label: str, M: int, K: int, n: int, w: np.ndarray) -> Kernel:
-    tname, fmt, *rest = label.split(":")
-    tiling = tuple(sorted((kv.split("=")[0], int(kv.split("=")[1])) for kv in (rest[0] if rest else "").split(",") if kv))
-    target = get_target(tname)
-    spec = target.specialise(KernelSpec(M, K, n, weight_format=fmt, tiling=tiling))
-    return compile_plan(Plan(tname, "bench", [spec]), target).kernel(spec, w)
-
-
-def copies_of(kern: Kernel, total_bytes: int) -> list[Kernel]:
-    """The kernel bound to distinct copies of its packed weights, `total_bytes` in all."""
-    count = max(2, total_bytes // kern.packed.nbytes)
-    return [Kernel(spec=kern.spec, packed=kern.packed.copy(), _fn=kern._fn, _ffi=kern._ffi, _mod_lib=kern._mod_lib)
-            for _ in range(count)]
-
+from ternkit.runtime import ggml_tq2_0
+from ternkit.runtime.bench import roofline_module
+from ternkit.runtime.kernels import compile_plan
 
 CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
 clock = CLOCKS["cpu"]
 
 
-def timer(kerns: list[Kernel], x: np.ndarray, out: np.ndarray, calls: int) -> Callable[[], float]:
-    """Seconds a call, averaged over `calls` calls rotating through `kerns` (one thread: this one)."""
-    def run() -> float:
+class Bench:
+    """One kernel of the table: its operands prepared once, `call()` runs it on copy `i` of its weights."""
+
+    def __init__(self, label: str, w: np.ndarray, x: np.ndarray) -> None:
+        M, K = w.shape
+        n = x.shape[0]
+        if label == "tq2_0":
+            self.kerns = [ggml_tq2_0.Tq2_0Kernel(w)]
+            self.x, self.out = ggml_tq2_0.q8_K_blocks(x), np.empty((n, M), np.float32)
+        else:
+            tname, fmt, *rest = label.split(":")
+            tiling = tuple(sorted((kv.split("=")[0], int(kv.split("=")[1]))
+                                  for kv in (rest[0] if rest else "").split(",") if kv))
+            target = get_target(tname)
+            spec = target.specialise(KernelSpec(M, K, n, weight_format=fmt, tiling=tiling))
+            self.kerns = [compile_plan(Plan(tname, "bench", [spec]), target).kernel(spec, w)]
+            self.x, self.out = x, np.empty((n, M), np.int32)
+        self.calls = 1
+
+    def result(self) -> np.ndarray:
+        return self.kerns[0](self.x, threads=1, out=self.out)
+
+    def rotate_over(self, total_bytes: int) -> None:
+        """Bind distinct copies of the packed weights, `total_bytes` in all (the DRAM mode)."""
+        k = self.kerns[0]
+        count = max(2, total_bytes // k.packed.nbytes)
+        copy = k.rebound if isinstance(k, ggml_tq2_0.Tq2_0Kernel) else k.with_packed
+        self.kerns = [copy(k.packed.copy()) for _ in range(count)]
+
+    def run(self) -> float:
+        """Seconds a call, averaged over `calls` calls rotating through the copies (this thread only)."""
+        kerns, x, out = self.kerns, self.x, self.out
         t0 = clock()
-        for i in range(calls):
-            kerns[i % len(kerns)](x, out=out, threads=1)
-        return (clock() - t0) / calls
-    return run
+        for i in range(self.calls):
+            kerns[i % len(kerns)](x, threads=1, out=out)
+        return (clock() - t0) / self.calls
 
 
-def stream_timer(buffers: list[np.ndarray], calls: int) -> Callable[[], float]:
-    read = stream_fn(buffers)
+class StreamRead:
+    """The bandwidth roofline: a plain read of as many bytes, over as many buffers."""
 
-    def run() -> float:
+    def __init__(self, nbytes: int, copies: int) -> None:
+        mod, _ = roofline_module()
+        self.bufs = [np.ones(nbytes, np.uint8) for _ in range(copies)]
+        self.ptrs = [mod.ffi.from_buffer("uint8_t[]", b) for b in self.bufs]
+        self.read, self.calls = mod.lib.ternkit_stream_read, 1
+
+    def run(self) -> float:
         t0 = clock()
-        for _ in range(calls):
-            read()
-        return (clock() - t0) / (calls * len(buffers))
-    return run
+        for i in range(self.calls):
+            p = self.ptrs[i % len(self.ptrs)]
+            self.read(p, len(p))
+        return (clock() - t0) / self.calls
 
 
 def int8_peak_gops() -> float:
@@ -83,59 +105,62 @@ def int8_peak_gops() -> float:
     return iters * ctx["ops_per_step"] / statistics.median(t) / 1e9
 
 
-def calls_for(run_once: Callable[[], float], mode: str) -> int:
-    return 1 if mode == "dram" else max(3, int(2e-2 // max(run_once(), 1e-6)))
+def calibrate(item, mode: str, copies: int) -> None:
+    """Hot: about 20 ms of calls a round; DRAM: one pass over every copy."""
+    item.calls = copies if mode == "dram" else max(3, int(2e-2 // max(item.run(), 1e-6)))
 
 
 def main() -> None:
+    global clock
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="2560x2560,6912x2560,2560x6912,640x2560")
-    ap.add_argument("--kernels", default="baseline:i2,avx2:i2,avx2:b3")
+    ap.add_argument("--kernels", default="tq2_0,i2s:i2,avx2:i2,avx2:b3")
     ap.add_argument("--tokens", default="1,64")
     ap.add_argument("--dram-mb", type=int, default=256)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
     args = ap.parse_args()
-    global clock
     clock = CLOCKS[args.clock]
     labels = args.kernels.split(",")
     rng = np.random.default_rng(0)
     peak = int8_peak_gops()
-    print(f"int8 peak (one core, maddubs chains): {peak:.0f} GOPS")
-    print(f"{'M x K':>10} {'n':>4} {'kernel':<34} {'mode':<5} {'us':>10} {'GB/s':>6} {'% roof':>7} {'x first':>8}")
+    print(f"int8 peak (one core, maddubs + add chains): {peak:.0f} GOPS; {args.clock} time, median of {args.repeat}")
+    print(f"{'M x K':>10} {'n':>4} {'kernel':<30} {'mode':<5} {'us':>10} {'GB/s':>6} {'% roof':>7} {'x first':>8}")
     for shape in args.shapes.split(","):
         M, K = (int(v) for v in shape.split("x"))
         w = rng.integers(-1, 2, (M, K)).astype(np.int8)
+        i2_bytes = M * K // 4
         for n in (int(v) for v in args.tokens.split(",")):
             x = rng.integers(-128, 128, (n, K)).astype(np.int8)
             ref = ternary_matmul(x, w)
-            kerns = {label: build(label, M, K, n, w) for label in labels}
-            for label, kern in kerns.items():
-                if not np.array_equal(kern(x), ref):
+            benches = {label: Bench(label, w, x) for label in labels}
+            for label, b in benches.items():
+                if not np.array_equal(b.result(), ref):
                     raise SystemExit(f"{label} {shape} n={n} differs from ternary_matmul")
-            weight_bytes = M * K // 4
-            modes = {"hot": {label: [kern] for label, kern in kerns.items()}}
-            if n == 1 and args.dram_mb:
-                modes["dram"] = {label: copies_of(kern, args.dram_mb << 20) for label, kern in kerns.items()}
-            out = np.empty((n, M), np.int32)
-            for mode, sets in modes.items():
-                runs = {label: timer(ks, x, out, 1) for label, ks in sets.items()}
-                runs = {label: timer(sets[label], x, out, len(sets[label]) if mode == "dram" else calls_for(run, mode))
-                        for label, run in runs.items()}
-                if n == 1:   # the bandwidth roofline: as many bytes, read the same way (hot or rotating copies)
-                    bufs = [np.ones(weight_bytes, np.uint8) for _ in range(len(next(iter(sets.values()))))]
-                    runs["stream"] = stream_timer(bufs, calls_for(stream_timer(bufs, 1), mode))
-                times: dict[str, list[float]] = {label: [] for label in runs}
+            for mode in ("hot", "dram") if n == 1 and args.dram_mb else ("hot",):
+                copies = 1
+                if mode == "dram":
+                    for b in benches.values():
+                        b.rotate_over(args.dram_mb << 20)
+                    copies = max(2, (args.dram_mb << 20) // i2_bytes)
+                items: dict[str, Bench | StreamRead] = dict(benches)
+                if n == 1:
+                    items["stream"] = StreamRead(i2_bytes, copies)
+                for label, item in items.items():
+                    calibrate(item, mode, len(item.kerns) if isinstance(item, Bench) else copies)
+                times: dict[str, list[float]] = {label: [] for label in items}
                 for _ in range(args.repeat):     # interleaved rounds: every kernel sees the same noise
-                    for label, run in runs.items():
-                        times[label].append(run())
+                    for label, item in items.items():
+                        times[label].append(item.run())
                 med = {label: statistics.median(ts) for label, ts in times.items()}
-                for label in runs:
+                for label in items:
                     s = med[label]
-                    gbs = weight_bytes / s / 1e9
+                    nbytes = benches[label].kerns[0].packed.nbytes if label in benches else i2_bytes
+                    gbs = nbytes / s / 1e9 if n == 1 else float("nan")
                     roof = 100 * med["stream"] / s if n == 1 else 100 * 2 * M * K * n / s / 1e9 / peak
-                    print(f"{shape:>10} {n:>4} {label:<34} {mode:<5} {s * 1e6:>10.1f} "
-                          f"{gbs if n == 1 else float('nan'):>6.1f} {roof:>6.0f}% {med[labels[0]] / s:>8.2f}", flush=True)
+                    print(f"{shape:>10} {n:>4} {label:<30} {mode:<5} {s * 1e6:>10.1f} {gbs:>6.1f} {roof:>6.0f}% "
+                          f"{med[labels[0]] / s:>8.2f}", flush=True)
+                del items
 
 
 if __name__ == "__main__":

@@ -13,5 +13,9 @@ class ShapeError(TernkitError, ValueError):
     """Arrays whose shapes or dtypes do not fit the operation."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, after what could be saved was saved: the CLI prints the message on one line, exits 130."""
+
+
 class ToolchainError(TernkitError):
     """A compiler, emulator or CPU feature that a target needs is missing."""

@@ -122,7 +122,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def check_folder(out: str | Path, force: bool, flag: str = "-o") -> Path:
     """Before the work: may ternkit (re)place the folder `out` with one it writes? Returns it absolute."""
     out = _absolute(out)
-    why = _protected(out)
+    why = _protected(out.resolve())   # through symlinks too: a link to the current directory is it
     if why:
         raise OutputError(f"{flag} {out}: refusing to write a whole output folder there: {why}; give a new "
                           "sub-folder such as out/")

@@ -53,7 +53,9 @@ EDGE_CASES = [
 
 
 def run_cases(target, fmts, cases, *, seed=0, threads=1, compile_and_run=None):
-    """Build one plan holding every (case, format) kernel; run each; return [(label, y, ref)]."""
+    """Build one plan holding every (case, format) kernel; run each split into `threads` column
+    ranges on as many pool threads (forced: these shapes are too small for the automatic choice);
+    return [(label, y, ref)]."""
     rng = np.random.default_rng(seed)
     specs, data = [], []
     for fmt in fmts:
@@ -69,7 +71,7 @@ def run_cases(target, fmts, cases, *, seed=0, threads=1, compile_and_run=None):
         from ternkit.runtime.kernels import compile_plan
 
         lib = compile_plan(plan, target)
-        ys = [lib.kernel(s, w)(x, threads=threads) for s, w, x, _ in data]
+        ys = [lib.kernel(s, w).call_split(x, threads) for s, w, x, _ in data]
     return [(label, y, ternary_matmul(x, w)) for (_, w, x, label), y in zip(data, ys)]
 
 

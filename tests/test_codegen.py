@@ -101,8 +101,10 @@ def test_kernel_threads_split_and_no_write_outside(small_kernel):
     kern, w = small_kernel
     x = np.random.default_rng(1).integers(-128, 128, (3, 9)).astype(np.int8)
     ref = x.astype(np.int32) @ w.astype(np.int32).T
-    for threads in (1, 2, 3, 16):
+    for threads in (1, 2, 3, 16, "auto"):
         np.testing.assert_array_equal(kern(x, threads=threads), ref)
+    for parts in (1, 2, 3, 16):
+        np.testing.assert_array_equal(kern.call_split(x, parts), ref)
     assert kern.split(3) == [(0, 3), (3, 6), (6, 10)]
     out = np.full((3, 10), 7, np.int32)
     kern._fn(kern._ffi.from_buffer("uint8_t[]", kern.packed), kern._ffi.from_buffer("int8_t[]", x),
@@ -195,7 +197,7 @@ def test_corrupted_weights_are_caught(name):
 
 
 def test_validate_needs_weights():
-    from ternkit.codegen.validate import validate
+    from ternkit.runtime.validation import validate
     from ternkit.graph import load_model
 
     with pytest.raises(TernkitError, match="shapes only"):

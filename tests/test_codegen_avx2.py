@@ -15,6 +15,7 @@ from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.targets import avx2, get_target
 from ternkit.errors import TernkitError, ToolchainError
 from ternkit.runtime.kernels import compile_plan
+from ternkit.toolchain import cpu
 
 AVX2 = get_target("avx2")
 needs_avx2 = pytest.mark.skipif(AVX2.unavailable_reason() is not None, reason=str(AVX2.unavailable_reason()))
@@ -35,8 +36,8 @@ def test_avx2_random_shapes_bit_exact(cases):
 def test_avx2_refuses_other_formats_and_cpu_without_avx2(monkeypatch):
     with pytest.raises(TernkitError, match="avx2.*no 'tq2_0' kernels"):
         AVX2.specialise(KernelSpec(4, 4, 1, weight_format="tq2_0"))
-    monkeypatch.setattr(avx2.platform, "machine", lambda: "x86_64")
-    monkeypatch.setattr(avx2, "cpu_flags", lambda: frozenset({"sse2", "avx"}))
+    monkeypatch.setattr(cpu, "machine", lambda: "x86_64")
+    monkeypatch.setattr(cpu, "flags", lambda: frozenset({"sse2", "avx"}))
     spec = AVX2.specialise(KernelSpec(4, 4, 1))
     with pytest.raises(ToolchainError, match="no AVX2"):
         compile_plan(Plan("avx2", "t", [spec]))

@@ -18,13 +18,14 @@ from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.targets import get_target
 from ternkit.errors import ToolchainError
 from ternkit.runtime.cross import SENTINEL, run_cross
+from ternkit.toolchain import cross_toolchain
 
 NEON = get_target("neon")
 
 
 def _cross_available() -> bool:
     try:
-        NEON.cross_tools()
+        cross_toolchain(NEON.isa, NEON.cflags()).check()
         return True
     except ToolchainError:
         return False

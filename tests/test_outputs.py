@@ -2,39 +2,13 @@
 leave everything as it was."""
 
 import os
-from pathlib import Path
 
 import pytest
+from cli_helpers import one_line_error, snapshot, unwritable
 
 from ternkit import outputs
 from ternkit.cli import main
 from ternkit.outputs import MANIFEST, OutputError
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def one_line_error(capsys, *words) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("ternkit: error: "), err
-    for w in words:
-        assert w in err, err
-    return err
-
-
-def unwritable(tmp_path: Path) -> Path:
-    """A folder nobody can create files in: read-only permissions, or (as root, who ignores them) /sys."""
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
-    for folder in (ro, Path("/sys")):
-        try:
-            (folder / ".ternkit-test").touch()
-            (folder / ".ternkit-test").unlink()
-        except OSError:
-            return folder
-    pytest.skip("no unwritable folder on this machine (root with a writable /sys)")
 
 
 @pytest.mark.parametrize("where", [".", "~", "/", ".."])

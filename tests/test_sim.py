@@ -7,6 +7,7 @@ import csv
 import json
 import time
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ternkit.cli import main
-from ternkit.errors import ConfigError
+from ternkit.errors import ConfigError, TernkitError
 from ternkit.graph import load_model
 from ternkit.reference.quant import ternary_matmul
 from ternkit.sim import config_from_dict, kernel_events, load_npu_config, simulate_model
@@ -53,6 +54,8 @@ CONFIGS["ws-m-outer"] = {**small(), "buffers": {"weight": {"kib": 0.05, "width_b
                                                 "activation": {"kib": 1, "width_bits": 32, "banks": 1},
                                                 "output": {"kib": 0.01, "width_bits": 64, "banks": 1}}}
 CONFIGS["os-tiny-buffers"] = {**small(), "buffers": TINY_BUFFERS, "dataflow": "output_stationary"}
+CONFIGS["ws-two-levels-a-stage"] = small(levels_per_stage=2)   # 3 levels, registers after levels 2 and 3
+CONFIGS["ws-streamed-decode"] = {**small(), "stream_decode_weights": True}   # one-token kernels bypass the weight SRAM
 
 
 def saturating_reference(x_q, w_q, inputs: int, acc_bits: int) -> np.ndarray:
@@ -92,7 +95,7 @@ def test_c_model_outputs_and_events_match(name, p):
         assert getattr(ev, f) == pytest.approx(getattr(predicted, f)), f
 
 
-@pytest.mark.parametrize("acc_bits", [6, 10, 14])
+@pytest.mark.parametrize("acc_bits", [12, 13, 16])   # 12: the tree root of 8 inputs (9 + 3 bits)
 def test_narrow_accumulator_saturates_as_documented(acc_bits):
     cfg = config_from_dict(small(acc_bits=acc_bits), "narrow")
     rng = np.random.default_rng(acc_bits)
@@ -114,6 +117,53 @@ def test_mapper_picks_the_loop_order_moving_fewer_bytes():
     assert m.order == "m-outer" and m.n_tile == 1 and m.w_dram == 11 * 40 * 2 / 8
     m = choose_mapping(config_from_dict(CONFIGS["ws-tiny-buffers"], "t"), 11, 40, 5, 2, 8)
     assert m.order == "n-outer" and m.w_dram == 5 * 11 * 40 * 2 / 8
+
+
+# buffers where blocking matters: a few m_tiles' rows fit, a few tokens' activations, a few partial sums
+BLOCKING = {**small(), "buffers": {"weight": {"kib": 0.15, "width_bits": 16, "banks": 1},     # ~1230 bits
+                                   "activation": {"kib": 0.1, "width_bits": 32, "banks": 1},  # ~820 bits
+                                   "output": {"kib": 0.1, "width_bits": 64, "banks": 1}}}
+
+
+@pytest.mark.parametrize("buffers", ["blocking", "tiny", "roomy"])
+def test_every_mapping_of_the_search_space_c_model_equals_sim(buffers):
+    """Not only the chosen mapping: every loop order, m-block, token tile and K chunk the mapper
+    considers gives the same outputs, and the C model counts what the simulator predicts."""
+    from ternkit.sim.mapper import candidates
+
+    d = {"blocking": BLOCKING, "tiny": {**small(), "buffers": TINY_BUFFERS}, "roomy": small()}[buffers]
+    cfg = config_from_dict(d, buffers)
+    rng = np.random.default_rng(7)
+    M, K, N = 19, 43, 7
+    w = rng.integers(-1, 2, (M, K)).astype(np.int8)
+    x = rng.integers(-128, 128, (N, K)).astype(np.int8)
+    maps = sorted(set(candidates(cfg, M, K, N, 2, 8, cfg.acc_bits)), key=repr)
+    assert len({(m.order, m.m_block, m.k_chunk) for m in maps}) >= 8
+    for m in maps:
+        y, ev = cmodel.run(cfg, w, x, m)
+        np.testing.assert_array_equal(y, ternary_matmul(x, w))
+        predicted = kernel_events(cfg, M, K, N, w_q=w, mapping=m)
+        for f in EVERY_EVENT:
+            assert getattr(ev, f) == pytest.approx(getattr(predicted, f)), (m, f)
+        assert ev.dram_bytes >= m.dram_min
+
+
+def test_mapper_keeps_several_row_tiles_resident_when_that_moves_less():
+    from ternkit.sim.mapper import candidates, choose_mapping
+
+    cfg = config_from_dict(BLOCKING, "b")
+    M, K, N = 19, 43, 7
+    best = choose_mapping(cfg, M, K, N, 2, 8)
+    assert best.dram_bytes == min(m.dram_bytes for m in candidates(cfg, M, K, N, 2, 8, cfg.acc_bits))
+    # one m_tile at a time (the old mapper's m-outer) re-reads the activations once a row tile
+    one_tile = [m for m in candidates(cfg, M, K, N, 2, 8, cfg.acc_bits) if m.m_block == cfg.columns]
+    assert best.dram_bytes < min(m.dram_bytes for m in one_tile)
+    assert best.m_block > cfg.columns
+    # 2B4T 512-token prefill on the default NPU: the blocked nest moves well under half the old 14.17 GB
+    model = load_model("bitnet-b1.58-2b4t", with_params=False)
+    ev = simulate_model(model, tokens=0, prefill=512).total.events["ternary"]
+    assert ev.dram_min_bytes == pytest.approx(2.26e9, rel=0.01)
+    assert ev.dram_bytes < 6.0e9
 
 
 def test_zero_gating_saves_exactly_the_zero_adds():
@@ -166,13 +216,72 @@ def test_arithmetic_saving_vs_the_papers_7nm_figure():
     ({"buffers": {"weight": {"kib": -1}}}, "buffers.weight.kib: must be a positive number"),
     ({"tech": {"table": "3nm"}}, "tech.table: unknown technology table '3nm'"),
     ({"tech": {"overrides": {"dram_pj": 1}}}, "tech.overrides.dram_pj: unknown field"),
-    ({"tech": {"overrides": {"dram_pj_per_bit": -1}}}, "tech.dram_pj_per_bit: energies must be non-negative"),
+    ({"tech": {"overrides": {"dram_pj_per_bit": -1}}}, "tech.overrides.dram_pj_per_bit: energies must be finite"),
     ({"clock": 1}, "clock: unknown field"),
+    # non-finite numbers would give silent zero or infinite energies
+    ({"clock_ghz": float("nan")}, "clock_ghz: must be a finite positive number, got nan"),
+    ({"clock_ghz": float("inf")}, "clock_ghz: must be a finite positive number, got inf"),
+    ({"dram": {"gb_per_s": float("nan")}}, "dram.gb_per_s: must be a finite positive number"),
+    ({"buffers": {"weight": {"kib": float("inf")}}}, "buffers.weight.kib: must be a finite positive number"),
+    ({"tech": {"overrides": {"dram_pj_per_bit": float("nan")}}}, "tech.overrides.dram_pj_per_bit: energies must be finite"),
+    ({"tech": {"overrides": {"int_add_pj": {8: float("inf")}}}}, "tech.overrides.int_add_pj: energies must be finite"),
+    # overrides of the wrong shape
+    ({"tech": {"overrides": {"int_add_pj": 0.03}}}, "tech.overrides.int_add_pj: must be a mapping of sizes to energies"),
+    ({"tech": {"overrides": {"dram_pj_per_bit": {8: 1}}}}, "tech.overrides.dram_pj_per_bit: energies must be finite"),
+    ({"tech": {"overrides": {"sram_pj_per_bit": {0: 1}}}}, "tech.overrides.sram_pj_per_bit: sizes must be finite positive"),
+    ({"tech": {"overrides": {"mux_pj_per_bit": "cheap"}}}, "tech.overrides.mux_pj_per_bit: energies must be finite"),
+    # an accumulator narrower than the tree root, a column without a tree, a column too wide to model
+    ({"array": {"inputs": 64, "fan_in": 4, "acc_bits": 14}}, "array.acc_bits: must be at least the adder-tree root width 15"),
+    ({"array": {"inputs": 1, "fan_in": 2}}, "array.inputs: must be a power of fan_in (2), at least fan_in"),
+    ({"array": {"inputs": 1 << 20, "fan_in": 2}}, "array.inputs: must be at most 65536"),
+    ({"tech": {"overrides": {"sram_array_efficiency": 1.5}}}, "sram_array_efficiency: is a fraction of the macro"),
+    ({"dram": {"preset": "ddr9"}}, "dram.preset: must be one of ddr3, hbm, lpddr4, got 'ddr9'"),
+    ({"dram": {"preset": "hbm"}, "tech": {"overrides": {"dram_pj_per_bit": 2}}}, "dram.preset: conflicts with tech"),
 ])
 def test_bad_npu_configs_name_the_field(patch, message):
     with pytest.raises(ConfigError) as e:
         config_from_dict({**BASE, **patch}, "npu.yaml")
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_tech_table_file_with_bad_values_names_file_and_field(tmp_path):
+    table = tmp_path / "t.yaml"
+    table.write_text((Path("ternkit/sim/tech/horowitz-45nm.yaml").read_text()
+                      .replace("dram_pj_per_bit: 20.3125", "dram_pj_per_bit: .nan")))
+    with pytest.raises(ConfigError, match=r"t.yaml: dram_pj_per_bit: energies must be finite"):
+        config_from_dict({**BASE, "tech": {"table": str(table)}}, "npu.yaml")
+
+
+def test_widest_column_runs_the_c_model():
+    """A column far wider than the stack would hold: the C model's scratch lives on the heap."""
+    cfg = config_from_dict(small(inputs=1 << 16, fan_in=2, acc_bits=25), "wide")
+    rng = np.random.default_rng(1)
+    w = rng.integers(-1, 2, (2, 70000)).astype(np.int8)
+    x = rng.integers(-128, 128, (1, 70000)).astype(np.int8)
+    y, ev = cmodel.run(cfg, w, x)
+    np.testing.assert_array_equal(y, saturating_reference(x, w, cfg.inputs, 25))
+    assert ev.selects == 2 * 70000
+
+
+def test_equal_decode_and_prefill_counts_are_not_merged():
+    """--tokens 10 --prefill 1: eleven one-token steps, not twenty (the two workloads lower apart)."""
+    model = load_model("bitnet-b1.58-2b4t")
+    one = simulate_model(model, tokens=1)
+    both = simulate_model(model, tokens=10, prefill=1)
+    assert both.total.macs == 11 * one.total.macs
+    assert both.total.cycles() == 11 * one.total.cycles()
+
+
+@pytest.mark.parametrize("density", [-0.1, 1.5, float("nan")])
+def test_density_outside_0_1_is_refused_by_the_api(density):
+    with pytest.raises(TernkitError, match="density must be in"):
+        simulate_model(load_model("tiny", with_params=False), tokens=1, density=density)
+
+
+def test_dram_presets_set_the_energy_and_cite_it():
+    cfg = config_from_dict({**BASE, "dram": {"gb_per_s": 25.6, "preset": "lpddr4"}}, "p")
+    assert cfg.tech.dram_pj_per_bit == 13.0 and "lpddr4" in cfg.tech.name and "Ha" in cfg.tech.source
+    assert config_from_dict({**BASE, "dram": {"preset": "hbm"}}, "h").tech.dram_pj_per_bit == 7.0
 
 
 def test_tech_overrides_apply():
@@ -188,6 +297,10 @@ def test_simulate_cli_writes_json_csv_png(tmp_path, capsys):
     assert "layer 0" in out and "total" in out and "INT8 MAC array" in out and "FP16 MAC array" in out
     data = json.loads(js.read_text())
     assert data["tech"]["name"] == "horowitz-45nm" and data["rows"][-1]["part"] == "total"
+    step = data["whole_step"]
+    assert step["components"][0]["name"] == "BitLinears (array)" and len(step["components"]) == 8
+    assert sum(sum(c[f"{k}_uJ"] for k in ("compute", "SRAM", "DRAM")) for c in step["components"]) == pytest.approx(
+        step["energy_uJ"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["simulate", "tiny", "--out", str(cs)]) == 0
     rows = list(csv.DictReader(cs.open()))
@@ -208,6 +321,10 @@ def test_sweep_cli_and_pareto(tmp_path, capsys):
     assert len(rows) == 4 and any(r["pareto"] == "True" for r in rows)
     pts = [Point((("a", i),), s, e, 0.5) for i, (s, e) in enumerate([(1, 5), (2, 3), (3, 4), (4, 1)])]
     assert [p.settings[0][1] for p in pareto(pts)] == [0, 1, 3]
+    # area as a third objective keeps a slower, hungrier but smaller point
+    pts.append(Point((("a", 4),), 5, 6, 0.5, area=0.1))
+    pts = [p if p.area else Point(p.settings, p.seconds, p.energy_uj, 0.5, area=1.0) for p in pts]
+    assert [p.settings[0][1] for p in pareto(pts, with_area=True)] == [0, 1, 3, 4]
 
 
 def test_npu_lowers_but_refuses_cpu_commands(tmp_path, capsys):
@@ -222,3 +339,94 @@ def test_npu_lowers_but_refuses_cpu_commands(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "ternkit simulate" in err[0]
     assert not (tmp_path / "g").exists()
+
+
+def test_whole_step_of_2b4t_decode_counts_the_lm_head_and_kv_cache():
+    """The issue's figures at 1K context: BitLinear weights 521 MB, tied BF16 LM head 657 MB, BF16 KV
+    79 MB a token; the whole-step saving falls well below the BitLinear-only one."""
+    model = load_model("bitnet-b1.58-2b4t", with_params=False)
+    r = simulate_model(model, tokens=1, context=1024)
+    comp = {c.name: c for c in r.step}
+    assert r.total.events["ternary"].dram_bytes == pytest.approx(521e6, rel=0.01)
+    assert comp["LM head"].dram_bytes == pytest.approx(128256 * 2560 * 2)
+    # 30 layers x 5 KV heads x 128 x (K, V) x 2 bytes x 1024 tokens read, plus the new token's K and V written
+    assert comp["attention (KV)"].dram_bytes == 30 * 5 * 128 * 2 * 2 * (1024 + 1)
+    assert r.whole_pj() > 2 * r.total.total_pj()
+    assert 1 < r.dynamic_pj("int8") / r.dynamic_pj() < r.savings("int8")
+    assert r.tokens_per_s() == pytest.approx(1 / r.whole_seconds())
+    assert r.tops_per_w() > 0 and r.tokens_per_j() > 0
+    # a ternary LM head runs on the array (2-bit weights) and leaves only its (de)quantize on the vector unit
+    t = simulate_model(model, tokens=1, context=1024, lm_head="ternary")
+    assert t.head.macs == 128256 * 2560 and t.head.events["ternary"].dram_bytes >= 128256 * 2560 * 2 / 8
+    assert {c.name: c for c in t.step}["LM head"].dram_bytes == 0
+    assert t.total.total_pj() == r.total.total_pj()        # the BitLinears' own numbers are unchanged
+    assert t.whole_pj() < r.whole_pj()
+    # longer context: only attention and softmax grow
+    long = simulate_model(model, tokens=1, context=4096)
+    grew = {c.name for c, d in zip(long.step, r.step) if c.total_pj > d.total_pj}
+    assert grew == {"attention (KV)", "softmax"}
+
+
+def test_kv_precision_defaults_to_3_bits_for_a4_8_and_can_be_set():
+    a48 = simulate_model(load_model("tiny-a4.8", with_params=False), tokens=1, context=64)
+    assert a48.kv_bits == 3
+    kv = {c.name: c for c in a48.step}["attention (KV)"].dram_bytes
+    # 2 layers x 2 KV heads x 32 x (K, V) x (64 read + 1 written) x 3 bits
+    assert kv == 2 * 2 * 32 * 2 * 65 * 3 / 8
+    bf16 = simulate_model(load_model("tiny-a4.8", with_params=False), tokens=1, context=64, kv_bits=16)
+    assert {c.name: c for c in bf16.step}["attention (KV)"].dram_bytes == kv * 16 / 3
+
+
+def test_prefill_attends_causally_and_computes_logits_once():
+    model = load_model("tiny", with_params=False)
+    p = simulate_model(model, tokens=0, prefill=16)
+    d = simulate_model(model, tokens=1, context=0)
+    head_p = {c.name: c for c in p.step}["LM head"]
+    head_d = {c.name: c for c in d.step}["LM head"]
+    assert head_p.macs == head_d.macs          # the last token's logits only
+    attn = {c.name: c for c in p.step}["attention (KV)"]
+    c = model.config
+    a = c.layers[0].attention
+    assert attn.macs == c.n_layers * 2 * a.heads * a.head_dim * 16 * 17 / 2
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"context": -1}, "context must be"), ({"context": 4096}, "context 4096 exceeds the model's max_seq 256"),
+    ({"kv_bits": 5}, "kv_bits must be one of"),
+    ({"lm_head": "fp8"}, "lm_head must be one of")])
+def test_bad_whole_step_workloads_are_refused(kwargs, message):
+    with pytest.raises(TernkitError, match=message):
+        simulate_model(load_model("tiny", with_params=False), tokens=1, **kwargs)
+
+
+def test_simulate_cli_whole_step_flags(capsys):
+    assert main(["simulate", "tiny", "--tokens", "1", "--context", "128", "--kv-bits", "8", "--lm-head", "int8"]) == 0
+    out = capsys.readouterr().out
+    assert "context 128 tokens, KV cache 8-bit, LM head int8" in out and "tokens/s" in out and "TOPS/W" in out
+    assert main(["simulate", "tiny", "--bitlinear-only"]) == 0
+    assert "whole step" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model_name, kv_bits, lm_head, prefill, tokens, context", [
+    ("tiny", 16, "bf16", False, 1, 37), ("tiny-a4.8", 3, "int8", False, 1, 200), ("tiny", 8, "ternary", True, 13, 0),
+    ("tiny-v1", 4, "bf16", True, 1, 0), ("tiny", 16, "int8", False, 1, 0), ("tiny-no-subln", 16, "bf16", False, 1, 9)])
+def test_step_c_model_counts_what_the_closed_form_computes(model_name, kv_bits, lm_head, prefill, tokens, context):
+    """The vector-unit components: a C loop over every layer, token, head, position and element
+    against ternkit.sim.step's closed form, counter by counter and cycle by cycle."""
+    from ternkit.sim.step import cost, step_work
+
+    if model_name == "tiny-no-subln":
+        from dataclasses import replace
+
+        from ternkit.graph.model import build_graph
+
+        model = build_graph(replace(load_model("tiny", with_params=False).config, subln=False))
+    else:
+        model = load_model(model_name, with_params=False)
+    cfg = config_from_dict({**small(), "vector": {"lanes": 7}, "dram": {"gb_per_s": 3.3}}, "v")
+    got = cmodel.run_step(cfg, model, tokens, context, kv_bits, lm_head, prefill)
+    for name, work in step_work(model, tokens, context, kv_bits, lm_head, prefill).items():
+        c = got[name]
+        assert (c["ops"], c["macs"], c["int8_macs"]) == (work.ops, work.macs, work.int8_macs), name
+        assert c["dram_bits"] == work.dram_bytes * 8 and c["sram_bits"] == work.sram_bits, name
+        assert c["cycles"] == cost(name, work, cfg).cycles, name

@@ -14,10 +14,10 @@ from ternkit.codegen import tuning
 from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.targets import get_target
 from ternkit.errors import TernkitError
-from ternkit.runtime import bench
+from ternkit.runtime import bench, pool
 
 AVX512 = get_target("avx512")
-needs_avx512 = pytest.mark.skipif(AVX512.unavailable_reason() is not None, reason=str(AVX512.unavailable_reason()))
+needs_avx512 = pytest.mark.skipif(not AVX512.runs_natively(), reason=str(AVX512.isa.missing("avx512")))
 
 
 def test_tuning_apply_and_bad_files(tmp_path):
@@ -60,7 +60,8 @@ def test_tuned_format_choice_per_shape_unless_forced(tmp_path, capsys):
 @needs_avx512
 def test_tune_then_generate_uses_winners(tmp_path, capsys):
     out = tmp_path / "gen"
-    assert main(["tune", "tiny", "--target", "avx512", "--tokens", "1", "--dram-mb", "0", "-o", str(out)]) == 0
+    assert main(["tune", "tiny", "--target", "avx512", "--format", "i2", "--tokens", "1", "--dram-mb", "0",
+                 "-o", str(out)]) == 0
     data = yaml.safe_load((out / "tuning.yaml").read_text())
     assert set(data["targets"]["avx512"]) == {"gemv_m128_k128_i2_a8", "gemv_m64_k128_i2_a8",
                                               "gemv_m352_k128_i2_a8", "gemv_m128_k352_i2_a8"}
@@ -82,7 +83,36 @@ def test_bench_table_and_plot(tmp_path, capsys):
     assert main(["bench", "tiny", "--target", "avx512", "--tokens", "1,16", "--repeat", "2", "--dram-mb", "8",
                  "--plot", str(png)]) == 0
     out = capsys.readouterr().out
-    for word in ("avx512/i2", "baseline/i2", "scalar/i2", "numpy f32", "stream read", "dram", "% roofline"):
+    for word in ("avx512/i2", "i2s/i2", "tq2_0 (ggml)", "scalar/i2", "numpy f32", "stream read", "dram", "% roofline"):
         assert word in out
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert bench.int8_peak_gops() > 0
+
+
+def test_bench_every_thread_count_with_progress_and_ratios(capsys):
+    avx2 = get_target("avx2")
+    if avx2.unavailable_reason():
+        pytest.skip(avx2.unavailable_reason())
+    assert main(["bench", "tiny", "--target", "avx2", "--tokens", "1", "--threads", "1,auto", "--repeat", "1",
+                 "--dram-mb", "0", "--no-scalar"]) == 0
+    captured = capsys.readouterr()
+    assert "bench" in captured.err                     # the progress bar
+    header = next(line for line in captured.out.splitlines() if line.startswith("M x K"))
+    for col in ("threads", "used", "GB/s", "% roofline", "x numpy", "x tq2_0", "scaling"):
+        assert col in header
+
+    rows = bench.measure([(96, 512)], [1, 4], [avx2], threads=[1, 2, "auto"], dram_mb=4, scalar=False, repeat=2,
+                         progress=False)
+    for n in (1, 4):
+        for label in ("1", "2", "auto"):
+            got = {r.kernel for r in rows if (r.n, r.threads) == (n, label)}
+            assert {"avx2/i2", "avx2/tl1", "avx2/tl2", "i2s/i2", bench.TQ2_0, "numpy f32"} <= got
+            assert ("stream read" in got) == (n == 1)          # the bandwidth roofline is for GEMV
+    for r in rows:
+        assert 1 <= r.used <= pool.usable_cores()
+        if r.kernel not in ("numpy f32", "stream read"):
+            assert r.tq2_0 and (r.roofline or r.n > 1) and (r.mode == "dram" or r.numpy)
+            assert r.single and (r.threads != "1" or r.single == r.seconds)
+    assert {r.mode for r in rows if r.n == 1} == {"hot", "dram"} and {r.mode for r in rows if r.n == 4} == {"hot"}
+    table = bench.format_table(rows)
+    assert table.count(bench.TQ2_0) == len([r for r in rows if r.kernel == bench.TQ2_0])

@@ -17,7 +17,13 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.globals["abi"] = env.get_template("common/abi.j2").module   # the kernel ABI, for every template
     return env
+
+
+def abi():
+    """The kernel ABI macros of `common/abi.j2` (e.g. `abi().kernel(name)`), for Python-side C text."""
+    return environment().globals["abi"]
 
 
 def render(template: str, **context) -> str:

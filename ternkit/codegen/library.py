@@ -1,6 +1,6 @@
 """Emit a C library for a Plan: a header (prototypes + layout docs), the kernel source and a Makefile.
 
-Python decides (formats, tiling, sizes: `TemplateTarget.kernel_context`); the templates in
+Python decides (formats, tiling, sizes: `CTarget.kernel_context`; decode tables: `formats.<fmt>.LOOKUP`); the templates in
 `ternkit/templates/common/` and `ternkit/templates/<target>/` hold all of the C."""
 
 from __future__ import annotations
@@ -8,27 +8,27 @@ from __future__ import annotations
 import re
 
 from ternkit import formats
-from ternkit.codegen.jinja import render
+from ternkit.codegen.jinja import abi, render
+from ternkit.codegen.ctarget import CTarget
 from ternkit.codegen.plan import Plan
 from ternkit.codegen.target import Target
 from ternkit.errors import TernkitError
+from ternkit.toolchain import WARNINGS
 
 LIB = "ternkit_kernels"
 HEADER = f"{LIB}.h"
 
 
-def _target(plan: Plan, target: Target | str | None) -> Target:
-    from ternkit.codegen.targets import get_target
+def _target(plan: Plan, target: Target | str | None) -> CTarget:
+    from ternkit.codegen.targets import get_c_target
 
-    t = get_target(target if target is not None else plan.target)
+    t = get_c_target(target if target is not None else plan.target)
     if t.name != plan.target:
         raise TernkitError(f"plan was lowered for target {plan.target!r}, not {t.name!r}")
-    if not t.generates_c:
-        raise TernkitError(f"target {t.name!r} has no C kernels: {t.unavailable_reason()}")
     return t
 
 
-def context(plan: Plan, target: Target, *, inline_header: bool = False, runtime: str = "") -> dict:
+def context(plan: Plan, target: CTarget, *, inline_header: bool = False, runtime: str = "") -> dict:
     if not plan.kernels:
         raise TernkitError(f"model {plan.model!r} has no BitLinear layers: nothing to generate")
     kernels, seen = [], set()
@@ -40,9 +40,8 @@ def context(plan: Plan, target: Target, *, inline_header: bool = False, runtime:
     return dict(
         target=target, model=plan.model, kernels=kernels, formats_used=used, header=HEADER, lib=LIB,
         guard=re.sub(r"\W", "_", HEADER).upper(), inline_header=inline_header,
-        tl1_combos=list(formats.get_format("tl1").COMBOS) + [(0, 0)] * 7,
-        tl2_combos=list(formats.get_format("tl2").COMBOS) + [(0, 0, 0)] * 2,
-        cflags=" ".join(target.cflags()), runtime=runtime,
+        lookups={f: formats.get_format(f).LOOKUP for f in used},
+        cflags=" ".join(target.cflags()), warnings=" ".join(WARNINGS), cross=target.isa.cross, runtime=runtime,
     )
 
 
@@ -68,6 +67,5 @@ def cffi_source(plan: Plan, target: Target | str | None = None) -> tuple[str, st
     with the header inlined."""
     t = _target(plan, target)
     ctx = context(plan, t, inline_header=True)
-    cdef = "\n".join(f"void {k['name']}(const uint8_t *w, const int8_t *x, int32_t *y, int32_t n, "
-                     f"int32_t m0, int32_t m1);" for k in ctx["kernels"])
+    cdef = "\n".join(f"{abi().kernel(k['name'])};" for k in ctx["kernels"])
     return cdef, render("common/source.c.j2", **ctx)

@@ -69,15 +69,17 @@ class Plan:
         raise KeyError(f"no kernel for node {node!r} with N={n_tokens} in plan for {self.target}")
 
 
-def lower(model: "ModelGraph", target: PlanTarget, tokens: tuple[int, ...] = (1,)) -> Plan:
+def lower(model: "ModelGraph", target: PlanTarget, tokens: tuple[int, ...] = (1,),
+          weight_format: str | None = None) -> Plan:
     """One spec per distinct (M, K, N, weights, activation bits) among the model's BitLinears, for each
-    token count in `tokens` (1 = decode GEMV; e.g. 64 = a prefill GEMM)."""
+    token count in `tokens` (1 = decode GEMV; e.g. 64 = a prefill GEMM); `weight_format` forces one
+    format on every kernel (else the target chooses)."""
     users: dict[KernelSpec, list[str]] = {}
     for n in tokens:
         for node in model.bitlinears():
             a = model.attrs(node)
             base = KernelSpec(M=a["out_features"], K=a["in_features"], N=n, weights=a["weights"],
-                              activation_bits=a["activation_bits"])
+                              activation_bits=a["activation_bits"], weight_format=weight_format or "")
             spec = target.specialise(base)
             users.setdefault(spec, []).append(node)
     return Plan(target=target.name, model=model.name, kernels=list(users), users=users)

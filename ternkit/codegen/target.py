@@ -1,13 +1,17 @@
-"""A `Target` is one platform: its templates, compiler flags, weight packing and whether this machine
-can build and run its kernels. Adding a target = one subclass in its own module under
-`ternkit/codegen/targets/` (discovered automatically; template-driven targets derive from
-`targets._base.TemplateTarget`) + one template folder `ternkit/templates/<name>/`.
+"""A `Target` is one platform a model is lowered for. Two kinds, kept apart:
 
-The C ABI every generated kernel keeps, whatever the target:
+- `CTarget` (`ternkit/codegen/ctarget.py`): C kernels from templates, for an instruction set (`Isa`),
+  built here natively, through SIMDe emulation, or cross-built and run under an emulator;
+- `LoweringTarget`: modelled hardware (the NPU) that only consumes the Plan, no C library.
 
-    void <spec.name>(const uint8_t *w, const int8_t *x, int32_t *y, int32_t n, int32_t m0, int32_t m1);
+Every target answers the same questions: its formats and priority, whether this machine can run it
+(`unavailable_reason`, `runs_natively`, `emulation`), and how a kernel spec is specialised.
+Adding a target = one module under `ternkit/codegen/targets/` (discovered automatically) + for a
+`CTarget` one template folder `ternkit/templates/<name>/`.
 
-- `w`: the whole packed weight matrix, laid out by `Target.pack(spec, w_q)` (documented per format in
+The C ABI every generated kernel keeps is spelled once, in `ternkit/templates/common/abi.j2`:
+
+- `w`: the whole packed weight matrix, laid out by `CTarget.pack(spec, w_q)` (documented per format in
   the generated header);
 - `x`: int8 activations [n][K], row-major; `n >= 1` tokens, any count (spec.N is the token count the
   kernel is tuned for: 1 = decode GEMV, >1 = prefill GEMM; both accept any n);
@@ -18,33 +22,45 @@ The C ABI every generated kernel keeps, whatever the target:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
-
-import numpy as np
 
 from ternkit.codegen.plan import KernelSpec
 
 
 @dataclass(frozen=True)
-class Target:
+class Target(ABC):
     name: str
     description: str = ""
-    generates_c: ClassVar[bool] = True   # False for modelled hardware (npu): lowering only, no C library
+    priority: ClassVar[int] = 0      # best_native_target prefers the highest available
 
-    # -- decisions -------------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def formats(self) -> tuple[str, ...]:
+        """The weight formats this target has kernels for; the first is the default."""
+
+    @abstractmethod
     def specialise(self, spec: KernelSpec) -> KernelSpec:
         """Choose the weight format and tiling for a spec (autotuned values override defaults)."""
-        raise NotImplementedError
 
-    def pack(self, spec: KernelSpec, w_q: np.ndarray) -> np.ndarray:
-        """Pack ternary weights [M, K] (int8) into this kernel's layout: a 1-D uint8 array."""
-        raise NotImplementedError
+    @abstractmethod
+    def unavailable_reason(self) -> str | None:
+        """None when this machine can build and run the target's kernels (natively or emulated), else
+        why not and the fix."""
 
-    # -- toolchain -------------------------------------------------------------------------------
-    def cflags(self) -> tuple[str, ...]:
-        return ("-O3",)
+    def runs_natively(self) -> bool:
+        """Whether this machine runs the kernels at full speed (not emulated): what bench/tune need."""
+        return False
+
+    def emulation(self) -> str | None:
+        """How this machine runs the kernels when not natively (e.g. SIMDe), None when native or never."""
+        return None
+
+
+@dataclass(frozen=True)
+class LoweringTarget(Target):
+    """Modelled hardware: lowering (a Plan) only, no C library to build or run on this machine."""
 
     def unavailable_reason(self) -> str | None:
-        """None when this machine can build and run the target's kernels, else why not (and the fix)."""
-        return None
+        return f"{self.name} is a modelled accelerator with no C kernels (lowering only)"

@@ -16,7 +16,6 @@ the target's formats) picks the weight format per shape unless a format is force
 from __future__ import annotations
 
 import dataclasses
-import platform
 from pathlib import Path
 
 import yaml
@@ -25,6 +24,7 @@ from ternkit.codegen.plan import Plan
 from ternkit.codegen.target import Target
 from ternkit.errors import TernkitError
 from ternkit.outputs import write_file
+from ternkit.toolchain import cpu
 
 FILENAME = "tuning.yaml"
 
@@ -32,13 +32,7 @@ Tuning = dict  # {target: {kernel name: {key: value}}}
 
 
 def machine_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpu.model_name()
 
 
 def load(path: Path) -> Tuning:

@@ -44,3 +44,14 @@ def _int_at_least(text: str, low: int) -> int:
     if value < low:
         raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
     return value
+
+
+def thread_counts(text: str) -> list[int | str]:
+    """`auto` or comma-separated positive integers (`1,2,auto`), checked before any work."""
+    from ternkit.errors import TernkitError
+    from ternkit.runtime.pool import parse_thread_counts
+
+    try:
+        return parse_thread_counts(text)
+    except TernkitError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--threads takes ")) from None

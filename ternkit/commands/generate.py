@@ -5,20 +5,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ternkit.errors import TernkitError
-
 
 def register(sub) -> None:
     from ternkit.codegen.targets import target_names
+    from ternkit.commands._args import counts
 
     p = sub.add_parser("generate", help="generate a model's C kernels for a target")
     p.add_argument("model", help="built-in name, YAML spec or checkpoint")
     p.add_argument("--target", "-t", default="scalar", help=f"one of: {', '.join(target_names())} (default scalar)")
-    p.add_argument("-o", "--output", required=True, type=Path, help="output folder (must be empty or absent, unless --force)")
+    p.add_argument("-o", "--output", required=True, type=Path,
+                   help="output folder (must be empty or absent, unless --force)")
     p.add_argument("--force", action="store_true",
                    help="replace an output folder that ternkit wrote before (refused if it holds anything else)")
     p.add_argument("--format", dest="weight_format", default=None, help="force one weight format (i2, tl1, tl2)")
-    p.add_argument("--tokens", default="1", help="token counts to generate kernels for, e.g. 1,64 (default 1)")
+    p.add_argument("--tokens", type=counts, default="1",
+                   help="token counts to generate kernels for, e.g. 1,64 (default 1)")
     p.add_argument("--with-runtime", action="store_true",
                    help="also emit model_runtime.c and weights.bin: a C program running the whole model")
     p.add_argument("--tuning", type=Path, default=None,
@@ -26,28 +27,18 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def parse_tokens(text: str) -> tuple[int, ...]:
-    try:
-        tokens = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise TernkitError(f"--tokens must be comma-separated integers, got {text!r}") from None
-    if not tokens or min(tokens) < 1:
-        raise TernkitError(f"--tokens must be positive, got {text!r}")
-    return tokens
-
-
 def run(args) -> int:
     from ternkit.codegen import tuning
     from ternkit.codegen.library import HEADER, emit_library, makefile_products
     from ternkit.codegen.targets import get_target
-    from ternkit.codegen.validate import lower_for
+    from ternkit.codegen.plan import lower
     from ternkit.graph import load_model
     from ternkit.outputs import check_folder, write_folder
 
     check_folder(args.output, args.force)   # before any work: a refusal costs nothing
     target = get_target(args.target)
     model = load_model(args.model, with_params=args.with_runtime)
-    plan = lower_for(model, target, parse_tokens(args.tokens), args.weight_format)
+    plan = lower(model, target, args.tokens, args.weight_format)
     tuning_file = args.tuning or (args.output / tuning.FILENAME)
     tuned = ""
     if args.tuning or tuning_file.is_file():

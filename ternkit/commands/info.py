@@ -6,17 +6,13 @@ from ternkit import formats
 from ternkit.errors import ShapeError
 from ternkit.graph import load_model
 from ternkit.graph.model import param_shapes
+from ternkit.textable import table
 
 
 def register(sub) -> None:
     p = sub.add_parser("info", help="show a model's layers, parameter count and weight memory per format")
     p.add_argument("model", help="built-in name, YAML spec or checkpoint")
     p.set_defaults(func=run)
-
-
-def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
 
 
 def human(n: float) -> str:

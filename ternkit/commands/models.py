@@ -2,6 +2,7 @@
 
 from ternkit.graph import builtin_config, builtin_names, build_graph
 from ternkit.graph.builtin import DEFAULT_MODEL
+from ternkit.textable import table
 
 
 def register(sub) -> None:
@@ -18,7 +19,5 @@ def run(args) -> int:
         rows.append((name + mark, f"{cfg.n_layers}", f"{cfg.hidden}", f"{params / 1e6:,.2f} M", cfg.weights,
                      cfg.description))
     header = ("model", "layers", "hidden", "params", "weights", "description")
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    for r in [header] + rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print(table(header, rows))
     return 0

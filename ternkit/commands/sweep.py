@@ -7,35 +7,43 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    from ternkit.commands._args import non_negative, positive
+
     p = sub.add_parser("sweep", help="explore NPU configurations; print the energy/latency Pareto front")
     p.add_argument("model", help="built-in name, YAML spec or checkpoint")
     p.add_argument("--grid", default=None, help="grid YAML (see examples/npu/sweep.yaml); default: a built-in grid")
-    p.add_argument("--tokens", type=int, default=1, help="decode tokens, default 1")
-    p.add_argument("--prefill", type=int, default=0, help="prompt tokens, default 0")
-    p.add_argument("-j", "--jobs", type=int, default=2, help="worker processes (default 2)")
-    p.add_argument("--area", action="store_true", help="Pareto front over latency, energy and the area proxy")
+    p.add_argument("--tokens", type=non_negative, default=1, help="decode tokens, default 1")
+    p.add_argument("--prefill", type=non_negative, default=0, help="prompt tokens, default 0")
+    p.add_argument("-j", "--jobs", type=positive, default=2, help="worker processes (default 2)")
+    p.add_argument("--area", action="store_true",
+                   help="Pareto front over latency, energy and area (mm2 from yosys synthesis; clock capped at its fmax)")
+    p.add_argument("--plot", type=Path, default=None, help="write energy vs latency with the Pareto front (.png)")
     p.add_argument("--out", type=Path, default=None, help="write every point as .csv")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import multiprocessing
+    from collections import Counter
 
     from tqdm import tqdm
 
-    from ternkit.errors import TernkitError
     from ternkit.graph import load_model
     from ternkit.outputs import check_file
-    from ternkit.sim.report import as_csv, write_atomic
-    from ternkit.sim.sweep import evaluate, load_grid, pareto, points
+    from ternkit.sim.report import as_csv, check_out, write_atomic
+    from ternkit.sim.sweep import evaluate, load_grid, pareto, plot_front, points
 
-    if args.jobs < 1:
-        raise TernkitError(f"--jobs must be at least 1, got {args.jobs}")
     if args.out:
         check_file(args.out, "--out")       # before the work: a refusal costs nothing
+    if args.plot:
+        check_out(args.plot, plot=True)
+    if args.area:
+        from ternkit.sim.rtl import need_tools
+
+        need_tools("yosys")                             # before the workers start
     load_model(args.model, with_params=False)          # a bad model name fails here, once
     base, grid = load_grid(args.grid)
-    jobs = [(base, s, args.model, args.tokens, args.prefill) for s in points(grid)]
+    jobs = [(base, s, args.model, args.tokens, args.prefill, args.area) for s in points(grid)]
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
         results = list(tqdm(pool.imap(evaluate, jobs), total=len(jobs), desc="sweep", unit="config"))
     failed = [p for p in results if p.error]
@@ -43,17 +51,25 @@ def run(args) -> int:
     keys = list(grid)
     widths = [max(len(k), 12) for k in keys]
     axes = "latency, energy and area" if args.area else "latency vs energy"
-    print(f"{len(results)} configurations, {len(failed)} invalid; Pareto front ({axes}), fastest first:")
-    print("  ".join(k.ljust(w) for k, w in zip(keys, widths)) + "  time us       energy uJ     util  area")
+    excluded = " (excluded from the front; reasons below)" if failed else ""
+    print(f"{len(results)} configurations, {len(failed)} invalid{excluded}; Pareto front ({axes}), fastest first:")
+    print("  ".join(k.ljust(w) for k, w in zip(keys, widths)) + "  time us       energy uJ     util"
+          + ("  GHz   area mm2" if args.area else ""))
     for p in front:
         vals = dict(p.settings)
         print("  ".join(str(vals[k]).ljust(w) for k, w in zip(keys, widths))
-              + f"  {p.seconds * 1e6:<12,.1f}  {p.energy_uj:<12,.2f}  {p.utilisation:<4.0%}  {p.area:,.0f}")
-    for p in failed[:3]:
-        print(f"skipped {dict(p.settings)}: {p.error}")
+              + f"  {p.seconds * 1e6:<12,.1f}  {p.energy_uj:<12,.2f}  {p.utilisation:<4.0%}"
+              + (f"  {p.clock_ghz:<4.2f}  {p.area:.3f}" if args.area else ""))
+    for why, n in Counter(p.error for p in failed).most_common():   # one line per reason, not per point
+        example = dict(next(p.settings for p in failed if p.error == why))
+        print(f"excluded {n} invalid point{'s' if n > 1 else ''}: {why} (e.g. {example})")
     if args.out:
         table = [{**{k: v for k, v in p.settings}, "time_us": p.seconds * 1e6, "energy_uJ": p.energy_uj,
-                  "utilisation": p.utilisation, "area": p.area, "pareto": p in front, "error": p.error} for p in results]
+                  "utilisation": p.utilisation, "clock_ghz": p.clock_ghz, "area_mm2": p.area if args.area else "",
+                  "pareto": p in front, "error": p.error} for p in results]
         write_atomic(args.out, as_csv(table))
         print(f"wrote {args.out}")
+    if args.plot:
+        plot_front(results, front, args.plot, f"{args.model}: {args.tokens} decode + {args.prefill} prefill tokens")
+        print(f"wrote {args.plot}")
     return 0

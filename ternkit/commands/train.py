@@ -9,6 +9,8 @@ from ternkit.errors import TernkitError
 
 
 def register(sub) -> None:
+    from ternkit.commands._args import positive
+
     p = sub.add_parser("train", help="train a model in the numpy reference (STE), or run a built-in experiment",
                        description="Train a ternary (b1.58), binary (v1) or fp32 model on the Python standard "
                                    "library's sources (byte-level), or run a built-in experiment.")
@@ -18,7 +20,7 @@ def register(sub) -> None:
                    help="parity: FP32 vs ternary vs binary on one token budget; "
                         "distill: ternary student from scratch vs distilled from an FP32 teacher")
     p.add_argument("--resume", action="store_true", help="continue from CHECKPOINT_DIR/last.safetensors")
-    p.add_argument("--steps", type=int, help="override train.steps")
+    p.add_argument("--steps", type=positive, help="override train.steps")
     p.add_argument("--out", type=Path, default=Path("runs"), help="experiment output folder (default: runs)")
     p.add_argument("--teacher", help="distill: teacher checkpoint (default: train an FP32 one under --out)")
     p.add_argument("--temperature", type=float, default=1.0, help="distill: KL temperature (default 1)")
@@ -34,8 +36,6 @@ def run(args) -> int:
     from ternkit.train.config import config_from_mapping, load_train_config
     from ternkit.train.loop import train
 
-    if args.steps is not None and args.steps <= 0:
-        raise TernkitError(f"--steps must be a positive int, got {args.steps}")
     if args.config is None and args.experiment is None:
         raise TernkitError("give a training config YAML (e.g. examples/train-tiny.yaml) or --experiment parity|distill")
     cfg = load_train_config(args.config) if args.config else config_from_mapping(experiments.DEFAULT_EXPERIMENT)

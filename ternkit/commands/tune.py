@@ -8,6 +8,7 @@ from pathlib import Path
 
 def register(sub) -> None:
     from ternkit.codegen.targets import target_names
+    from ternkit.commands._args import counts, non_negative
 
     p = sub.add_parser("tune", help="autotune a model's kernel tilings on this machine (writes tuning.yaml)")
     p.add_argument("model", help="built-in name, YAML spec or checkpoint")
@@ -15,35 +16,42 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", type=Path, default=Path("."), help="folder for tuning.yaml (default .)")
     p.add_argument("--format", dest="weight_format", default=None,
                    help="tune one weight format (default: every format of the target, keeping the fastest per shape)")
-    p.add_argument("--tokens", default="1,64", help="token counts to tune for (default 1,64)")
-    p.add_argument("--dram-mb", type=int, default=128,
+    p.add_argument("--tokens", type=counts, default="1,64", help="token counts to tune for (default 1,64)")
+    p.add_argument("--dram-mb", type=non_negative, default=128,
                    help="GEMV: also time weights streamed from a working set of this many MB (0 = hot only)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import dataclasses
+    import sys
+
+    from tqdm import tqdm
 
     from ternkit.codegen import tuning
     from ternkit.codegen.targets import native_target
-    from ternkit.codegen.validate import lower_for
-    from ternkit.commands.generate import parse_tokens
+    from ternkit.codegen.plan import lower
     from ternkit.graph import load_model
     from ternkit.outputs import check_file
+    from ternkit.toolchain.cffi_build import check_cache
     from ternkit.runtime.tune import tune_spec
+    from ternkit.textable import table
 
     path = check_file(args.output / tuning.FILENAME, "-o")   # before the work: a refusal costs nothing
     target = native_target(args.target, "tune")
+    check_cache()
     model = load_model(args.model, with_params=False)
-    fmts = [args.weight_format] if args.weight_format else list(getattr(target, "formats", ())) or [None]
+    fmts = [args.weight_format] if args.weight_format else list(target.formats)
     found, chosen, rows = {}, {}, []
-    for spec in dict.fromkeys(lower_for(model, target, parse_tokens(args.tokens), args.weight_format).kernels):
-        if spec.shape_key in chosen:
-            continue
+    specs = list({s.shape_key: s for s in lower(model, target, args.tokens, args.weight_format).kernels}.values())
+    bar = tqdm(total=len(specs) * len(fmts), desc="tune", unit="kernel", file=sys.stderr, dynamic_ncols=True)
+    for spec in specs:
         results = []
         for fmt in fmts:   # the same shape in each format: tune its tiling, keep the fastest format
-            s = target.specialise(dataclasses.replace(spec, weight_format=fmt, tiling=())) if fmt else spec
-            r = tune_spec(target, s, dram_mb=args.dram_mb, log=print)
+            s = target.specialise(dataclasses.replace(spec, weight_format=fmt, tiling=()))
+            bar.set_postfix_str(s.name)
+            r = tune_spec(target, s, dram_mb=args.dram_mb, log=bar.write)
+            bar.update()
             found[s.name] = r.tiling
             results.append(r)
         best = min(results, key=lambda r: r.best_seconds)
@@ -52,13 +60,12 @@ def run(args) -> int:
         rows.append((spec.shape_key, best.spec.weight_format, f"{best.default_seconds * 1e6:,.1f}",
                      f"{best.best_seconds * 1e6:,.1f}", f"{best.default_seconds / best.best_seconds:.2f}x",
                      ", ".join(f"{k}={v}" for k, v in best.tiling.items()) or "(defaults)", others or "-"))
+    bar.close()
     if len(fmts) > 1:
         found["formats"] = chosen
     tuning.save(path, {target.name: found})
     header = ("kernel", "format", "default us", "tuned us", "speedup", "tiling", "other formats (us)")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print(f"model {model.name}, target {target.name}" + (" (GEMV times: hot + DRAM-streamed)" if args.dram_mb else ""))
-    for r in [header, *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print(table(header, rows))
     print(f"wrote {path}")
     return 0

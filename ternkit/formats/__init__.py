@@ -1,16 +1,19 @@
 """Ternary weight packings, one module each: pack/unpack in numpy, exact round trips.
 
-Kernel formats (`i2`, `tl1`, `tl2`) are what the generated kernels read; the ggml formats (`tq1_0`,
+Kernel formats (`i2`, `tl1`, `tl2`, `b3`) are what the generated kernels read; the ggml formats (`tq1_0`,
 `tq2_0`) are byte-identical to llama.cpp's blocks and carry fp16 block scales (`pack(..., scale=)`,
 `unpack` returns `(w_q, scales)`). Every packing takes `w_q` int8 [M, K] in {-1, 0, +1} and returns a
-1-D uint8 array. Each module has `BITS_PER_WEIGHT`, `SUMMARY` (one line) and `nbytes(M, K, ...)`.
+1-D uint8 array. Each module has `BITS_PER_WEIGHT`, `SUMMARY` (one line) and `nbytes(M, K, ...)`; a
+kernel format also owns what every target's kernel templates read from it: `kernel_context(K, ...)`
+(row/group/block byte counts) and `LOOKUP` (its 16-entry decode table, [] when codes decode
+arithmetically), so a target never branches on the format.
 Two layout parameters of the kernel formats come from the kernel's tiling:
 
 - `m_block`: 1 = row-major (row m's bytes are contiguous); > 1 = rows in blocks of `m_block`
   (M padded with zero rows), groups interleaved across the rows of a block so that a SIMD kernel
   loads the indices of `m_block` rows for one group with one load (table-lookup formats only).
-- `k_align`: K is padded with zero weights to a multiple of it (i2 only; the row stride in bytes is
-  `round_up(K, k_align) / 4`).
+- `k_align`: K is padded with zero weights to a multiple of it (i2 and b3; the row stride in bytes is
+  `round_up(K, k_align) / 4`, b3 `/ 5`).
 """
 
 from __future__ import annotations

@@ -20,11 +20,19 @@ BITS_PER_WEIGHT = 1.6
 SUMMARY = "base 3, five weights a byte as ceil(v*256/243) (1.6 bits), blocks of 160 weights, row-major"
 COMPATIBLE = "ternkit's own (TQ1_0's byte encoding, SIMD-friendly weight order, no embedded scale)"
 
+LOOKUP: list[tuple[int, ...]] = []   # digits decode arithmetically: no lookup table
+
 _POW3 = np.array([81, 27, 9, 3, 1], dtype=np.int32)
 
 
 def row_bytes(K: int, k_align: int = BLOCK) -> int:
     return round_up(K, round_up(max(k_align, BLOCK), BLOCK)) // GROUP
+
+
+def kernel_context(K: int, *, m_block: int = 1, k_align: int = BLOCK) -> dict[str, int]:
+    """What a kernel template needs to walk this layout: bytes a row, K padded, 32-byte blocks a row."""
+    rb = row_bytes(K, k_align)
+    return {"row_bytes": rb, "k_pad": rb * GROUP, "blocks": rb // 32}
 
 
 def nbytes(M: int, K: int, *, m_block: int = 1, k_align: int = BLOCK) -> int:

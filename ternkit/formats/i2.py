@@ -13,10 +13,17 @@ GROUP = 4  # weights a byte
 BITS_PER_WEIGHT = 2.0
 SUMMARY = "2-bit code w+1, four weights a byte (first in the low bits), row-major"
 COMPATIBLE = "bitnet.cpp I2_S-style 2-bit codes (per-row layout, no embedded scale)"
+LOOKUP: list[tuple[int, ...]] = []   # codes decode arithmetically: no lookup table
 
 
 def row_bytes(K: int, k_align: int = 4) -> int:
     return round_up(K, max(k_align, 4)) // 4
+
+
+def kernel_context(K: int, *, m_block: int = 1, k_align: int = 4) -> dict[str, int]:
+    """What a kernel template needs to walk this layout: bytes a row, K padded to whole bytes."""
+    rb = row_bytes(K, k_align)
+    return {"row_bytes": rb, "k_pad": rb * 4}
 
 
 def nbytes(M: int, K: int, *, m_block: int = 1, k_align: int = 4) -> int:

@@ -20,10 +20,17 @@ SUMMARY = "weight pairs -> 4-bit index 3(w0+1)+(w1+1), two a byte (table-lookup 
 COMPATIBLE = "bitnet.cpp TL1 index scheme"
 COMBOS: list[tuple[int, int]] = list(itertools.product((-1, 0, 1), repeat=2))  # index 3*(w0+1)+(w1+1)
 ZERO_INDEX = COMBOS.index((0, 0))
+LOOKUP: list[tuple[int, ...]] = COMBOS + [(0, 0)] * 7   # the kernels' 16-entry decode table
 
 
 def groups(K: int) -> int:
     return -(-K // GROUP)
+
+
+def kernel_context(K: int, *, m_block: int = 1, k_align: int = 4) -> dict[str, int]:
+    """What a kernel template needs to walk this layout: pairs, bytes a row (m_block 1) or a block."""
+    p = groups(K)
+    return {"groups": p, "row_bytes": -(-p // 2), "block_bytes": p * m_block // 2}
 
 
 def nbytes(M: int, K: int, *, m_block: int = 1, k_align: int = 4) -> int:

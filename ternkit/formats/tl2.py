@@ -29,6 +29,7 @@ def _canonical(t: tuple[int, ...]) -> bool:
 
 COMBOS: list[tuple[int, int, int]] = [t for t in itertools.product((-1, 0, 1), repeat=3) if _canonical(t)]
 assert len(COMBOS) == 14 and COMBOS[0] == (0, 0, 0)
+LOOKUP: list[tuple[int, ...]] = COMBOS + [(0, 0, 0)] * 2   # the kernels' 16-entry decode table
 
 
 def _lookup() -> tuple[np.ndarray, np.ndarray]:
@@ -55,6 +56,16 @@ def groups(K: int) -> int:
 def row_bytes(K: int) -> tuple[int, int]:
     g = groups(K)
     return -(-g // 2), -(-g // 8)
+
+
+def kernel_context(K: int, *, m_block: int = 1, k_align: int = 4) -> dict[str, int]:
+    """What a kernel template needs to walk this layout: groups; row-major index/sign bytes a row;
+    blocked: bytes a group of a block (index nibbles + sign bits) and a block."""
+    g = groups(K)
+    nb, sb = row_bytes(K)
+    group_bytes = m_block // 2 + m_block // 8
+    return {"groups": g, "index_bytes": nb, "row_bytes": nb + sb, "group_bytes": group_bytes,
+            "block_bytes": g * group_bytes}
 
 
 def nbytes(M: int, K: int, *, m_block: int = 1, k_align: int = 4) -> int:

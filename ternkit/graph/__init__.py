@@ -5,16 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from ternkit.errors import TernkitError
-from ternkit.graph.builtin import _MAX_RANDOM_PARAMS, DEFAULT_MODEL, builtin_config, builtin_names
+from ternkit.graph.builtin import DEFAULT_MODEL, builtin_config, builtin_names
 from ternkit.graph.config import ModelConfig, config_from_dict, load_config, save_config
 from ternkit.graph.model import ModelGraph, build_graph, init_params, param_shapes
+from ternkit.graph.random_weights import FLOAT_RANDOM_MAX_PARAMS, packed_random_params
 
 
-def load_model(source: str | Path = DEFAULT_MODEL, *, with_params: bool = True, seed: int | None = None) -> ModelGraph:
+def load_model(source: str | Path = DEFAULT_MODEL, *, with_params: bool = True, seed: int | None = None,
+               packed_random: bool = False) -> ModelGraph:
     """Load a model by built-in name, YAML spec path, or checkpoint path.
 
-    With `with_params`, models without stored weights get deterministic random ones when they are small
-    enough (shape-only otherwise, e.g. the 2B4T shapes)."""
+    With `with_params`, models without stored weights get deterministic random ones: latent float32
+    weights up to `FLOAT_RANDOM_MAX_PARAMS` (50 M) parameters; above that, random packed ternary codes
+    and a float16 embedding with `packed_random` (what running a 2B4T-size model needs), else none
+    (shapes only: what simulating or benchmarking kernel shapes needs)."""
     src = str(source)
     path = Path(src)
     if path.suffix in (".yaml", ".yml"):
@@ -29,8 +33,10 @@ def load_model(source: str | Path = DEFAULT_MODEL, *, with_params: bool = True, 
     else:
         config = builtin_config(src)
     model = build_graph(config)
-    if with_params and model.parameter_count() <= _MAX_RANDOM_PARAMS:
+    if with_params and model.parameter_count() <= FLOAT_RANDOM_MAX_PARAMS:
         model.set_params(init_params(config, seed))
+    elif with_params and packed_random:
+        model.set_params(packed_random_params(config, seed))
     return model
 
 

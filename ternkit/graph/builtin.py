@@ -9,8 +9,6 @@ from ternkit.errors import TernkitError
 from ternkit.graph.config import ModelConfig, load_config
 
 DEFAULT_MODEL = "tiny"
-# Models small enough to carry random weights; bigger ones are shapes only.
-_MAX_RANDOM_PARAMS = 50_000_000
 
 
 def _models_dir() -> Path:

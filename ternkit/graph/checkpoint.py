@@ -47,19 +47,11 @@ def read_checkpoint(path: str | Path) -> tuple[ModelGraph, dict, dict[str, np.nd
     path = Path(path)
     if not path.is_file():
         raise TernkitError(f"{path}: no such checkpoint")
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        config_yaml = str(arrays.pop("__config__", ""))
-        meta = json.loads(str(arrays.pop("__meta__", "{}")))
-    else:
-        from safetensors import safe_open
-        from safetensors.numpy import load_file
-
-        with safe_open(str(path), framework="numpy") as f:
-            md = f.metadata() or {}
-        config_yaml, meta = md.get("ternkit.config", ""), json.loads(md.get("ternkit.meta", "{}"))
-        arrays = load_file(str(path))
+    try:
+        config_yaml, meta, arrays = _read_arrays(path)
+    except Exception as exc:  # numpy, zipfile and safetensors each raise their own types for a corrupt file
+        raise TernkitError(f"{path}: not a readable {path.suffix} checkpoint: the file is corrupt or was not "
+                           f"written by ternkit ({type(exc).__name__})") from None
     if not config_yaml:
         raise TernkitError(f"{path}: not a ternkit checkpoint (no embedded config)")
     config = config_from_dict(yaml.safe_load(config_yaml), str(path))
@@ -72,8 +64,37 @@ def read_checkpoint(path: str | Path) -> tuple[ModelGraph, dict, dict[str, np.nd
     missing = [n for n in expected if n not in params and n.removesuffix(".weight") + ".weight_q" not in params]
     if missing:
         raise TernkitError(f"{path}: checkpoint lacks {len(missing)} parameters, e.g. {', '.join(missing[:3])}")
+    _check_shapes(path, params, expected)
     model.set_params(params)
     return model, meta, extra
+
+
+def _read_arrays(path: Path) -> tuple[str, dict, dict[str, np.ndarray]]:
+    """(config YAML, meta, arrays) of a ternkit .npz or .safetensors file."""
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        return str(arrays.pop("__config__", "")), json.loads(str(arrays.pop("__meta__", "{}"))), arrays
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    with safe_open(str(path), framework="numpy") as f:
+        md = f.metadata() or {}
+    return md.get("ternkit.config", ""), json.loads(md.get("ternkit.meta", "{}")), load_file(str(path))
+
+
+def _check_shapes(path: Path, params: dict[str, np.ndarray], expected: dict[str, tuple[int, ...]]) -> None:
+    """Every tensor has the shape its config gives it: a wrong one is named here, not deep in a kernel."""
+    for name, shape in expected.items():
+        node = name.removesuffix(".weight")
+        for key, want in ((name, shape), (f"{node}.weight_q", shape)):
+            if key in params and tuple(params[key].shape) != tuple(shape):
+                raise TernkitError(f"{path}: tensor {key} has shape {tuple(params[key].shape)}, but the embedded "
+                                   f"config needs {tuple(want)}")
+        scale = params.get(f"{node}.weight_scale")
+        if scale is not None and scale.size not in (1, shape[0]):
+            raise TernkitError(f"{path}: tensor {node}.weight_scale has {scale.size} values; the config needs "
+                               f"one, or {shape[0]} (one per row)")
 
 
 def load_checkpoint(path: str | Path) -> ModelGraph:

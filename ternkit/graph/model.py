@@ -13,9 +13,12 @@ node's weight. Ops and their attributes:
 | add         | dim (residual)                                                             |
 | linear      | in_features, out_features (full-precision LM head)                        |
 
-A BitLinear's weight is stored either latent (`<node>.weight`, float32, quantized on use) or already
+A BitLinear's weight is stored either latent (`<node>.weight`, float32, quantized on use), already
 quantized (`<node>.weight_q` int8 + `<node>.weight_scale`: one scale, or float32 [M] with one per output
-row), as a ternary checkpoint provides it.
+row), as a ternary checkpoint provides it, or packed (`<node>.weight_i2`: 2-bit codes in the `i2`
+format, k_align 4, + one `<node>.weight_scale`), as random weights for big models are made
+(`graph/random_weights.py`); packed weights are unpacked on each use and never cached, so a 2B-weight
+model stays at 2 bits a weight in memory.
 """
 
 from __future__ import annotations
@@ -60,16 +63,32 @@ class ModelGraph:
         return self.params
 
     def quantized_weight(self, node: str) -> tuple[np.ndarray, float | np.ndarray]:
-        """`(w_q int8 [M, K], w_scale)` of a BitLinear node, cached until params change. `w_scale` is one
-        float, or float32 [M] (one per output row) for checkpoints that carry per-row scales."""
+        """`(w_q int8 [M, K], w_scale)` of a BitLinear node, cached until params change (packed weights:
+        unpacked on every call, not cached). `w_scale` is one float, or float32 [M] (one per output row)
+        for checkpoints that carry per-row scales."""
         if node not in self._quantized:
             p = self.require_params()
+            if f"{node}.weight_i2" in p:
+                from ternkit import formats
+
+                a = self.attrs(node)
+                w_q = formats.unpack("i2", p[f"{node}.weight_i2"], a["out_features"], a["in_features"])
+                return w_q, float(p[f"{node}.weight_scale"])
             if f"{node}.weight_q" in p:
                 scale = np.asarray(p[f"{node}.weight_scale"], dtype=np.float32)
                 self._quantized[node] = (p[f"{node}.weight_q"], float(scale.reshape(-1)[0]) if scale.size == 1 else scale)
             else:
                 self._quantized[node] = quantize_weights(p[f"{node}.weight"], self.attrs(node)["weights"])
         return self._quantized[node]
+
+    def weight_scale(self, node: str) -> float | np.ndarray:
+        """A BitLinear's weight scale (one float or float32 [M], as `quantized_weight`), without unpacking
+        stored codes."""
+        p = self.require_params()
+        if f"{node}.weight_scale" in p:
+            scale = np.asarray(p[f"{node}.weight_scale"], dtype=np.float32)
+            return float(scale.reshape(-1)[0]) if scale.size == 1 else scale
+        return self.quantized_weight(node)[1]
 
     def set_params(self, params: dict[str, np.ndarray]) -> None:
         self.params = params

@@ -20,10 +20,36 @@ if TYPE_CHECKING:  # graph imports the quantizers, so only type-check this impor
     from ternkit.graph.model import ModelGraph
 
 IntegerCore = Callable[[str, np.ndarray, np.ndarray], np.ndarray]
+HEAD_ROWS = 2048   # float16 LM-head rows widened to float32 at a time
 
 
 def reference_core(node: str, x_q: np.ndarray, w_q: np.ndarray) -> np.ndarray:
     return ternary_matmul(x_q, w_q)
+
+
+@dataclass(frozen=True)
+class OwnWeightsCore:
+    """An integer core that holds its own (packed) weights, e.g. compiled kernels: `forward` hands it
+    no `w_q`, so weights stored packed are never unpacked for it. `widen` (optional) is an exact,
+    faster float16 -> float32 conversion for a float16 LM head (same values as numpy's `astype`)."""
+
+    run: Callable[[str, np.ndarray], np.ndarray]
+    widen: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def __call__(self, node: str, x_q: np.ndarray, w_q: np.ndarray | None = None) -> np.ndarray:
+        return self.run(node, x_q)
+
+
+def lm_head(x: np.ndarray, w: np.ndarray, widen: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """`x @ w.T` in float32; a float16 head is widened (exactly, by `widen` when given) a block of rows
+    at a time (no full float32 copy). Every logit is the same float32 dot product either way."""
+    if w.dtype == np.float32:
+        return x @ w.T
+    widen = widen or (lambda block: block.astype(np.float32))
+    out = np.empty((x.shape[0], w.shape[0]), dtype=np.float32)
+    for i in range(0, w.shape[0], HEAD_ROWS):
+        out[:, i:i + HEAD_ROWS] = x @ widen(w[i:i + HEAD_ROWS]).T
+    return out
 
 
 @dataclass
@@ -61,9 +87,9 @@ def forward(model: ModelGraph, tokens, *, cache: KVCache | None = None, core: In
         elif op == "rmsnorm":
             out = rmsnorm(ins[0], params[f"{node}.weight"], a["eps"])
         elif op == "bitlinear":
-            w_q, w_scale = model.quantized_weight(node)
-            out = bitlinear_q(ins[0], w_q, w_scale, activation_bits=a["activation_bits"], outlier_k=a["outlier_k"],
-                              matmul=lambda x_q, w, _n=node: core(_n, x_q, w))
+            w_q = None if isinstance(core, OwnWeightsCore) else model.quantized_weight(node)[0]
+            out = bitlinear_q(ins[0], w_q, model.weight_scale(node), activation_bits=a["activation_bits"],
+                              outlier_k=a["outlier_k"], matmul=lambda x_q, w, _n=node: core(_n, x_q, w))
         elif op == "attention":
             out = _attention(ins, a, positions, cache)
         elif op == "ffn_act":
@@ -72,7 +98,7 @@ def forward(model: ModelGraph, tokens, *, cache: KVCache | None = None, core: In
             out = ins[0] + ins[1]
         elif op == "linear":
             w = params["embed.weight"] if a["tied"] else params["lm_head.weight"]
-            out = ins[0] @ w.T
+            out = lm_head(ins[0], w, core.widen if isinstance(core, OwnWeightsCore) else None)
         else:
             raise ShapeError(f"node {node!r}: unknown op {op!r}")
         values[node] = out

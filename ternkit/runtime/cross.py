@@ -1,5 +1,6 @@
-"""Cross-build a Plan's kernels with a small generated driver and run them under an emulator
-(AArch64: `aarch64-linux-gnu-gcc -static` + `qemu-aarch64`), many calls in one emulator process.
+"""Cross-build a Plan's kernels with a small generated driver and run them under an emulator (the
+target ISA's cross toolchain, e.g. `aarch64-linux-gnu-gcc` + `qemu-aarch64`), many calls in one
+emulator process.
 
     ys = run_cross(plan, "neon", [(spec, w_q, x_q), ...])            # full M
     ys = run_cross(plan, "neon", [(spec, w_q, x_q, m0, m1), ...])    # columns [m0, m1) only
@@ -9,44 +10,36 @@ Columns a call did not ask for come back as `SENTINEL`.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ternkit.codegen.ctarget import CTarget
 from ternkit.codegen.jinja import render
 from ternkit.codegen.library import context, emit_library
 from ternkit.codegen.plan import Plan
 from ternkit.codegen.target import Target
-from ternkit.errors import ShapeError, TernkitError, ToolchainError
+from ternkit.errors import ShapeError, TernkitError
+from ternkit.toolchain import Toolchain, cross_toolchain
 
 SENTINEL = 0x5A5A5A5A
-WARNINGS = ("-Wall", "-Wextra", "-Werror")
 
 
-def build_cross(plan: Plan, target: Target, folder: Path) -> Path:
-    """Write the library + driver into `folder` and cross-compile a static driver binary."""
-    cc, _ = target.cross_tools()
+def build_cross(plan: Plan, target: CTarget, folder: Path, tc: Toolchain) -> Path:
+    """Write the library + driver into `folder` and cross-compile the driver program."""
     for name, text in emit_library(plan, target).items():
         (folder / name).write_text(text)
     (folder / "driver.c").write_text(render("common/driver.c.j2", **context(plan, target)))
-    exe = folder / "driver"
-    cmd = [cc, "-static", *target.cflags(), *WARNINGS, "-I", str(folder),
-           str(folder / "driver.c"), str(folder / "ternkit_kernels.c"), "-o", str(exe)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise TernkitError(f"cross-compiling with {cc} failed:\n{r.stderr.strip()}")
-    return exe
+    return tc.compile(folder, ["driver.c", "ternkit_kernels.c"], "driver", extra=("-I", "."))
 
 
 def run_cross(plan: Plan, target: Target | str, calls: list[tuple], *, timeout: float = 300) -> list[np.ndarray]:
-    from ternkit.codegen.targets import get_target
+    from ternkit.codegen.targets import get_c_target
 
-    t = get_target(target)
-    if not hasattr(t, "cross_tools"):
-        raise ToolchainError(f"target {t.name!r} has no cross toolchain")
-    _, emulator = t.cross_tools()
+    t = get_c_target(target)
+    tc = cross_toolchain(t.isa, t.cflags())
+    tc.check()
     names = list(dict.fromkeys(spec.name for spec in plan.kernels))   # the driver's KERNELS[] order
     index = {name: i for i, name in enumerate(names)}
     records, shapes = [np.array([len(calls)], "<i4").tobytes()], []
@@ -63,12 +56,9 @@ def run_cross(plan: Plan, target: Target | str, calls: list[tuple], *, timeout: 
         shapes.append((x_q.shape[0], spec.M))
     with tempfile.TemporaryDirectory(prefix="ternkit-cross-") as tmp:
         folder = Path(tmp)
-        exe = build_cross(plan, t, folder)
+        exe = build_cross(plan, t, folder, tc)
         (folder / "in.bin").write_bytes(b"".join(records))
-        r = subprocess.run([emulator, "-cpu", "max", str(exe), str(folder / "in.bin"), str(folder / "out.bin")],
-                           capture_output=True, text=True, timeout=timeout)
-        if r.returncode != 0:
-            raise TernkitError(f"{emulator} run failed (exit {r.returncode}): {r.stderr.strip()}")
+        tc.run(exe, [str(folder / "in.bin"), str(folder / "out.bin")], timeout=timeout)
         data = np.fromfile(folder / "out.bin", dtype="<i4")
     ys, offset = [], 0
     for n, m in shapes:

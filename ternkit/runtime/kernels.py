@@ -2,15 +2,13 @@
 
     lib = compile_plan(plan)                 # or compile_plan(plan, "avx2")
     kern = lib.kernel(spec, w_q)             # packs the weights once
-    y = kern(x_q)                            # int8 [n, K] -> int32 [n, M]
-    y = kern(x_q, threads=2)                 # M split across Python threads (cffi releases the GIL)
+    y = kern(x_q)                            # int8 [n, K] -> int32 [n, M], threads="auto"
+    y = kern(x_q, threads=4)                 # at most 4 threads (capped by usable cores and work)
+    y = kern.call_split(x_q, 7)              # exactly 7 parts on 7 threads, no caps (tests)
 """
 
 from __future__ import annotations
 
-import functools
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,33 +18,8 @@ from ternkit.codegen.library import cffi_source
 from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.target import Target
 from ternkit.errors import ShapeError, TernkitError
-from ternkit.runtime.build import build_module
-
-
-@functools.lru_cache(maxsize=8)
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """One long-lived pool per thread count: starting threads on every call costs more than a GEMV."""
-    return ThreadPoolExecutor(workers, thread_name_prefix="ternkit-kernel")
-
-
-POOL_WORKERS = 15
-
-
-@functools.lru_cache(maxsize=1)
-def _cpool():
-    """The generated C thread pool (templates/runtime/pool.c.j2), or None where it cannot be built."""
-    from ternkit.codegen.jinja import render
-
-    source = render("runtime/pool.c.j2", max_workers=POOL_WORKERS, spin=200000)
-    cdef = ("int ternkit_parallel(void *fn, const void *w, const void *x, void *y, int32_t n, "
-            "const int32_t *edges, int32_t parts);")
-    try:
-        return build_module("pool", cdef, source, flags=("-O2", "-pthread", "-Wall", "-Wextra", "-Werror"))
-    except TernkitError:
-        return None
-
-
-_POOL_LOCK = threading.Lock()
+from ternkit.runtime import pool
+from ternkit.toolchain.cffi_build import build_module
 
 
 @dataclass
@@ -62,7 +35,9 @@ class Kernel:
     def __post_init__(self) -> None:
         # Per-call Python overhead matters for a 25 us GEMV: bind the weights and the splits once.
         self._w = self._ffi.from_buffer("uint8_t[]", self.packed)
-        self._ranges: dict[int, list[tuple[int, int]]] = {}
+        self._edges: dict[int, tuple[int, ...]] = {}
+        self._threads: dict[tuple[int, Any], int] = {}
+        self._runner: pool.Runner | None = None
 
     @property
     def m_block(self) -> int:
@@ -79,57 +54,57 @@ class Kernel:
         if not x_q.flags.c_contiguous:
             raise ShapeError(f"{spec.name}: x_q must be C-contiguous (use np.ascontiguousarray)")
 
-    def __call__(self, x_q: np.ndarray, *, threads: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    def _prepare(self, x_q: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         spec = self.spec
         if (type(x_q) is not np.ndarray or x_q.dtype != np.int8 or x_q.ndim != 2 or x_q.shape[1] != spec.K
                 or x_q.shape[0] < 1 or not x_q.flags.c_contiguous):
             self._check_x(x_q)
         n = x_q.shape[0]
         if out is None:
-            out = np.empty((n, spec.M), dtype=np.int32)
-        elif out.dtype != np.int32 or out.shape != (n, spec.M) or not out.flags.c_contiguous:
+            return np.empty((n, spec.M), dtype=np.int32)
+        if out.dtype != np.int32 or out.shape != (n, spec.M) or not out.flags.c_contiguous:
             raise ShapeError(f"{spec.name}: out must be C-contiguous int32 [{n}, {spec.M}]")
-        ffi = self._ffi
-        x = ffi.from_buffer("int8_t[]", x_q)
-        y = ffi.from_buffer("int32_t[]", out, require_writable=True)
-        parts = threads or 1
-        ranges = self._ranges.get(parts)
-        if ranges is None:
-            ranges = self._ranges[parts] = self.split(parts)
-        if len(ranges) == 1:
-            self._fn(self._w, x, y, n, 0, spec.M)
-        elif len(ranges) <= POOL_WORKERS + 1 and self._parallel(x_q, out, n, ranges):
-            pass
-        else:
-            # the calling thread runs the first part itself: one hand-off fewer (cffi drops the GIL)
-            pool, fn, w = _pool(len(ranges) - 1), self._fn, self._w
-            futures = [pool.submit(fn, w, x, y, n, a, b) for a, b in ranges[1:]]
-            fn(w, x, y, n, ranges[0][0], ranges[0][1])
-            for f in futures:
-                f.result()
         return out
 
-    def _parallel(self, x_q: np.ndarray, out: np.ndarray, n: int, ranges: list[tuple[int, int]]) -> bool:
-        """Run the parts on the C pool (spinning workers: µs hand-offs); False when it is unavailable
-        or busy with another call, so the caller falls back to Python threads."""
-        pool = _cpool()
-        if pool is None or self._mod_lib is None or not _POOL_LOCK.acquire(blocking=False):
-            return False
-        try:
-            pffi = pool.ffi
-            bound = getattr(self, "_pool_args", None)
-            if bound is None:
-                addr = int(self._ffi.cast("uintptr_t", self._ffi.addressof(self._mod_lib, self.spec.name)))
-                bound = self._pool_args = (pffi.cast("void *", addr), pffi.from_buffer("uint8_t[]", self.packed), {})
-            fn, w, edges = bound
-            e = edges.get(len(ranges))
-            if e is None:
-                e = edges[len(ranges)] = pffi.new("int32_t[]", [a for a, _ in ranges] + [ranges[-1][1]])
-            rc = pool.lib.ternkit_parallel(fn, w, pffi.from_buffer("int8_t[]", x_q),
-                                           pffi.from_buffer("int32_t[]", out, require_writable=True), n, e, len(ranges))
-            return rc == 0
-        finally:
-            _POOL_LOCK.release()
+    def threads_for(self, n: int, threads: int | str = "auto") -> int:
+        """The thread count a call on n tokens uses (<= threads, the usable cores and the work)."""
+        key = (n, threads)
+        got = self._threads.get(key)
+        if got is None:
+            blocks = -(-self.spec.M // self.m_block)
+            got = self._threads[key] = pool.choose_threads(pool.check_threads(threads), self.packed.nbytes * n, blocks)
+        return got
+
+    def __call__(self, x_q: np.ndarray, *, threads: int | str = "auto", out: np.ndarray | None = None) -> np.ndarray:
+        out = self._prepare(x_q, out)
+        n = x_q.shape[0]
+        parts = self._threads.get((n, threads)) or self.threads_for(n, threads)
+        if parts == 1:
+            self._fn(self._w, self._ffi.from_buffer("int8_t[]", x_q),
+                     self._ffi.from_buffer("int32_t[]", out, require_writable=True), n, 0, self.spec.M)
+        else:
+            self._run(x_q, out, n, parts)
+        return out
+
+    def call_split(self, x_q: np.ndarray, parts: int, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Exactly `parts` column ranges (fewer only when M has fewer m_blocks) on as many threads,
+        with no cap by cores or work: for tests and experiments."""
+        out = self._prepare(x_q, out)
+        self._run(x_q, out, x_q.shape[0], parts)
+        return out
+
+    def _run(self, x_q: np.ndarray, out: np.ndarray, n: int, parts: int) -> int:
+        edges = self._edges.get(parts)
+        if edges is None:
+            edges = self._edges[parts] = pool.edges_of(self.split(parts))
+        if self._runner is None:
+            self._runner = pool.Runner(self._ffi, self._mod_lib, self.spec.name, self.packed)
+        return self._runner.run(x_q, out, n, edges, len(edges) - 1)
+
+    def with_packed(self, packed: np.ndarray) -> "Kernel":
+        """The same compiled kernel bound to other packed weights (same layout), e.g. one of many copies
+        streamed from DRAM by a benchmark."""
+        return Kernel(self.spec, packed, self._fn, self._ffi, self._mod_lib)
 
     def split(self, parts: int) -> list[tuple[int, int]]:
         """[m0, m1) ranges covering M, each boundary a multiple of m_block (ABI)."""
@@ -147,20 +122,21 @@ class KernelLibrary:
     target: Target
     module: Any
 
-    def kernel(self, spec: KernelSpec, w_q: np.ndarray) -> Kernel:
+    def kernel(self, spec: KernelSpec, w_q: np.ndarray | None = None, *, packed: np.ndarray | None = None) -> Kernel:
+        """The kernel bound to `w_q` (packed here), or to weights already packed by `Target.pack(spec, ...)`."""
         if spec not in self.plan.kernels:
             raise TernkitError(f"{spec.name} is not in this plan")
-        packed = np.ascontiguousarray(self.target.pack(spec, w_q))
+        packed = np.ascontiguousarray(self.target.pack(spec, w_q) if packed is None else packed)
         return Kernel(spec=spec, packed=packed, _fn=getattr(self.module.lib, spec.name), _ffi=self.module.ffi,
                       _mod_lib=self.module.lib)
 
 
 def compile_plan(plan: Plan, target: Target | str | None = None) -> KernelLibrary:
     """Build the plan's kernels for this machine (cached by content hash)."""
-    from ternkit.codegen.targets import get_target
+    from ternkit.codegen.targets import get_c_target
 
-    t = get_target(target if target is not None else plan.target)
-    cdef, source = cffi_source(plan, t)        # refuses targets without C kernels first
-    flags, include_dirs = t.build_options()
-    module = build_module(t.name, cdef, source, flags=tuple(flags), include_dirs=tuple(include_dirs))
+    t = get_c_target(target if target is not None else plan.target)
+    cdef, source = cffi_source(plan, t)
+    cf = t.host_cflags()
+    module = build_module(t.name, cdef, source, flags=cf.flags, include_dirs=cf.include_dirs)
     return KernelLibrary(plan=plan, target=t, module=module)

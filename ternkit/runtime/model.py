@@ -14,7 +14,7 @@ import numpy as np
 
 from ternkit.errors import TernkitError
 from ternkit.graph.model import ModelGraph
-from ternkit.reference.model import KVCache, forward, greedy_generate
+from ternkit.reference.model import KVCache, OwnWeightsCore, forward, greedy_generate
 from ternkit.reference.quant import ternary_matmul
 
 NodeKernel = Callable[[np.ndarray], np.ndarray]  # x_q int8 [n, K] -> y_int int32 [n, M]
@@ -28,6 +28,7 @@ class LoweredModel:
     kernels: dict[str, dict[int, NodeKernel]]
     compile_seconds: float = 0.0
     n_specs: int = 0  # distinct kernels (shape x token count) in the plan
+    threads: int = 1  # each kernel call's M split across this many threads
     calls: int = field(default=0, repr=False)
 
     def kernel(self, node: str, n: int) -> NodeKernel:
@@ -35,9 +36,19 @@ class LoweredModel:
         by_n = self.kernels[node]
         return by_n[1] if n == 1 and 1 in by_n else by_n[max(by_n)]
 
-    def core(self, node: str, x_q: np.ndarray, w_q: np.ndarray) -> np.ndarray:
+    def run(self, node: str, x_q: np.ndarray) -> np.ndarray:
+        """One BitLinear's y_int through its kernel."""
         self.calls += 1
-        return self.kernel(node, x_q.shape[0])(np.ascontiguousarray(x_q))
+        kern, x_q = self.kernel(node, x_q.shape[0]), np.ascontiguousarray(x_q)
+        return kern(x_q, threads=self.threads) if self.threads > 1 else kern(x_q)
+
+    @property
+    def core(self) -> OwnWeightsCore:
+        """The integer core for `reference.forward`: the kernels, which hold their own packed weights,
+        and the compiled exact float16 widening for a float16 LM head."""
+        from ternkit.runtime.widen import widen_f16
+
+        return OwnWeightsCore(self.run, widen_f16)
 
     def forward(self, tokens, cache: KVCache | None = None) -> np.ndarray:
         return forward(self.model, tokens, cache=cache, core=self.core)
@@ -47,29 +58,39 @@ class LoweredModel:
 
 
 def lower_model(model: ModelGraph, target: str, tokens: tuple[int, ...] = (1,),
-                weight_format: str | None = None) -> LoweredModel:
+                weight_format: str | None = None, threads: int = 1) -> LoweredModel:
     """Lower, generate and compile the model's kernels for `target`, bound to its quantized weights."""
     import time
 
-    from ternkit.codegen.targets import get_target
-    from ternkit.codegen.validate import lower_for
+    from ternkit.codegen.targets import get_c_target
+    from ternkit.codegen.plan import lower
     from ternkit.runtime.kernels import compile_plan
 
     model.require_params()
-    t = get_target(target)
+    t = get_c_target(target)
     reason = t.unavailable_reason()
     if reason:
         raise TernkitError(f"target {target!r} cannot run on this machine: {reason}")
-    plan = lower_for(model, t, tokens, weight_format)
+    plan = lower(model, t, tokens, weight_format)
     t0 = time.perf_counter()
     lib = compile_plan(plan, t)
     compile_s = time.perf_counter() - t0
-    kernels: dict[str, dict[int, NodeKernel]] = {}
+    specs: dict[str, list] = {}
     for spec, nodes in plan.users.items():
         for node in nodes:
-            w_q, _ = model.quantized_weight(node)
-            kernels.setdefault(node, {})[spec.N] = lib.kernel(spec, w_q)
-    return LoweredModel(model=model, target=t.name, kernels=kernels, compile_seconds=compile_s, n_specs=len(plan.kernels))
+            specs.setdefault(node, []).append(spec)
+    kernels: dict[str, dict[int, NodeKernel]] = {}
+    for node, node_specs in specs.items():   # one node at a time: packed weights are unpacked once each
+        w_q, _ = model.quantized_weight(node)
+        packed: dict = {}   # GEMV and GEMM kernels with one layout share one packed copy
+        kernels[node] = {}
+        for spec in node_specs:
+            layout = (spec.weight_format, tuple(sorted(t.layout(spec).items())))
+            if layout not in packed:
+                packed[layout] = lib.kernel(spec, w_q).packed
+            kernels[node][spec.N] = lib.kernel(spec, packed=packed[layout])
+    return LoweredModel(model=model, target=t.name, kernels=kernels, compile_seconds=compile_s, n_specs=len(plan.kernels),
+                        threads=threads)
 
 
 @dataclass
@@ -94,7 +115,7 @@ def check_exact(lowered: LoweredModel, prompt: np.ndarray, n_new: int = 8) -> Ex
     def checking_core(node: str, x_q: np.ndarray, w_q: np.ndarray) -> np.ndarray:
         nonlocal calls
         calls += 1
-        got = lowered.core(node, x_q, w_q)
+        got = lowered.run(node, x_q)
         if not np.array_equal(got, ternary_matmul(x_q, w_q)):
             mismatched.append(f"{node} (n={x_q.shape[0]})")
         return got

@@ -1,4 +1,5 @@
-"""The `ternkit run` report: one dataclass, rendered as text (terminal), Markdown and JSON."""
+"""The `ternkit run` report: one dataclass, rendered as text (terminal), Markdown and JSON (numbers stay
+numbers in the JSON; only the text and Markdown format them)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class RunReport:
     bitlinears: int
     weight_zeros: float
     target: str | None = None
+    emulated: bool = False        # target intrinsics emulated (neon through SIMDe on x86): not its speed
     kernels: int = 0
     compile_seconds: float | None = None
     exact: bool | None = None
@@ -32,14 +34,16 @@ class RunReport:
     decode_tokens: int = 0
     prefill_tps: dict[str, float] = field(default_factory=dict)   # "kernels"/"reference" -> tokens/s
     decode_tps: dict[str, float] = field(default_factory=dict)
-    npu: dict | None = None
+    npu: dict | None = None   # config, cycles, seconds, energy_uj, savings_vs_int8/fp16, arithmetic_savings_vs_fp16
+    sample: str | None = None     # prompt -> text the kernels generated (byte-level models)
     seconds: float = 0.0
 
     def rows(self) -> list[tuple[str, str]]:
         r = [("model", f"{self.model}: {self.layers} layers, hidden {self.hidden}, {self.parameters:,} params, "
                        f"{self.bitlinears} BitLinears ({self.weight_zeros:.1%} zero weights)")]
         if self.target:  # always set by `ternkit run`; a report built by hand may lack kernels
-            r.append(("target", f"{self.target}: {self.kernels} kernels compiled in {self.compile_seconds:.2f} s"))
+            note = " (EMULATED on this machine with SIMDe: correctness only, not its speed)" if self.emulated else ""
+            r.append(("target", f"{self.target}{note}: {self.kernels} kernels compiled in {self.compile_seconds:.2f} s"))
             verdict = "bit-exact" if self.exact else f"MISMATCH in {len(self.mismatches)} calls ({', '.join(self.mismatches[:3])})"
             r.append(("validation", f"{verdict}: {self.bitlinear_calls_checked} BitLinear calls compared, "
                                     f"max |logit diff| {self.max_logit_diff:.2e}, greedy tokens "
@@ -50,8 +54,14 @@ class RunReport:
             if "kernels" in tps and "reference" in tps:
                 parts.append(f"x{tps['kernels'] / tps['reference']:.2f} vs numpy")
             r.append((what, f"{n} tokens: " + ", ".join(parts)))
+        if self.sample:
+            r.append(("text", self.sample))
         if self.npu:
-            r.append(("npu", ", ".join(f"{k} {v}" for k, v in self.npu.items())))
+            n = self.npu
+            r.append(("npu", f"config {n['config']}, cycles {n['cycles']:,}, time {n['seconds'] * 1e6:,.1f} us, "
+                             f"energy {n['energy_uj']:,.3f} uJ, vs INT8 MAC {n['savings_vs_int8']:.2f}x less energy, "
+                             f"vs FP16 MAC {n['savings_vs_fp16']:.2f}x less energy "
+                             f"({n['arithmetic_savings_vs_fp16']:.1f}x arithmetic)"))
         r.append(("time", f"{self.seconds:.1f} s"))
         return r
 
@@ -61,7 +71,7 @@ class RunReport:
 
     def markdown(self) -> str:
         lines = [f"# ternkit run: {self.model}", "", "| | |", "| --- | --- |"]
-        lines += [f"| {k} | {v} |" for k, v in self.rows()]
+        lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in self.rows()]
         return "\n".join(lines) + "\n"
 
     def json(self) -> str:
@@ -76,3 +86,8 @@ class RunReport:
     def write(self, out: Path) -> list[Path]:
         """report.json + report.md in `out`, each written to a temporary name and renamed into place."""
         return [write_file(Path(out) / name, text, "--out") for name, text in zip(FILES, (self.json(), self.markdown()))]
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell: `|` escaped, so `max |logit diff|` does not split the row."""
+    return text.replace("|", "\\|")

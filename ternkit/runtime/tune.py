@@ -15,7 +15,8 @@ from ternkit.codegen.target import Target
 from ternkit.errors import TernkitError
 from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime.bench import median_time
-from ternkit.runtime.kernels import Kernel, compile_plan
+from ternkit.runtime.blas import single_threaded_blas
+from ternkit.runtime.kernels import compile_plan
 
 
 @dataclass
@@ -39,15 +40,15 @@ def _timer(target: Target, spec: KernelSpec, dram_mb: int) -> Callable[[dict], f
         kern = compile_plan(Plan(target.name, "tune", [s]), target).kernel(s, w)
         if not np.array_equal(kern(x), ref):
             raise TernkitError(f"{s.name} with tiling {tiles} is not bit-exact: refusing to tune with it")
-        sec = median_time(lambda: kern(x, out=y), 5, min_seconds=0.15)
+        sec = median_time(lambda: kern(x, threads=1, out=y), 5, min_seconds=0.15)   # tilings are per core
         if spec.N == 1 and dram_mb:   # decode: weights also streamed from DRAM, as in real decoding
-            ks = [Kernel(s, kern.packed.copy(), kern._fn, kern._ffi, kern._mod_lib)
-                  for _ in range(max(2, (dram_mb << 20) // kern.packed.nbytes))]
-            sec += median_time(lambda: [k(x, out=y) for k in ks], 3) / len(ks)
+            ks = [kern.with_packed(kern.packed.copy()) for _ in range(max(2, (dram_mb << 20) // kern.packed.nbytes))]
+            sec += median_time(lambda: [k(x, threads=1, out=y) for k in ks], 3) / len(ks)
         return sec
     return measure
 
 
+@single_threaded_blas()
 def tune_spec(target: Target, spec: KernelSpec, *, dram_mb: int = 128,
               log: Callable[[str], None] = lambda s: None) -> TuneResult:
     spec = target.specialise(spec)

@@ -7,8 +7,8 @@ column-tile of weights: a kernel [M, K] x N tokens is `m_tiles x k_tiles x N` st
 (`m_tiles = ceil(M / columns)`, `k_tiles = ceil(K / inputs)`).
 
 Schedule (the generated C model steps exactly this):
-- weight_stationary: tokens go in tiles of `n_tile` (the largest whose partial sums fit the output
-  buffer and whose activations fit the activation buffer); for each (token tile, m_tile, k_tile):
+- weight_stationary: tokens go in tiles of `n_tile` (chosen by the mapper so that partial sums and
+  activations fit their buffers); for each (token tile, m_tile, k_tile), in the mapper's loop order:
   load the tile's weights from the weight SRAM
   (`ceil(valid weight bits / weight port bits)` cycles), then stream N tokens, one a cycle (or more
   when a token's activations exceed the activation port). With double buffering the next tile loads
@@ -18,10 +18,9 @@ Schedule (the generated C model steps exactly this):
   `max(1, ceil(weight bits / weight port), ceil(act bits / act port))` cycles; the accumulators stay
   in registers and are written once.
 - the pipeline (select, one stage a tree level, accumulator) fills once a kernel: `depth` cycles.
-- DRAM: of the two loop orders (token tiles outside or inside the m_tiles) the one moving fewer
-  bytes: weights once if they stay resident (the whole matrix, or an m_tile's rows for m-outer), else
-  once a token tile; activations once, or once an m_tile when m-outer and they do not fit; int32
-  outputs once. With double buffering DRAM transfers overlap the array (`max`), else they add.
+- DRAM: the mapper (`ternkit.sim.mapper`) blocks the kernel (loop order, m-block rows, token tile,
+  K chunks) to move the fewest bytes; the on-chip cycles above depend only on the token tile. With
+  double buffering DRAM transfers overlap the array (`max`), else they add.
 Events: selects (valid lanes), zero-gated lanes, tree adds per level (an F-input node with c live
 inputs does c-1 two-input adds when zero gating is on, F-1 otherwise), accumulator adds, register bits
 written, SRAM bits read/written per buffer, DRAM bytes. Padding lanes (K, M tails) are idle.
@@ -34,11 +33,12 @@ expectation `sum p - 1 + prod(1 - p)` is exactly `max(c - 1, 0)`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from ternkit.sim.config import NpuConfig
+from ternkit.sim.mapper import Mapping, choose_mapping
 
 ARITHS = ("ternary", "int8", "fp16")
 # absmean ternary of Gaussian weights: P(|w| < 0.5 E|w|) = P(|z| < 0.399) = 0.31 zeros
@@ -67,24 +67,27 @@ class Events:
     o_sram_read_bits: float = 0
     o_sram_write_bits: float = 0
     dram_bytes: float = 0
+    dram_min_bytes: float = 0     # the bound: every weight, activation and output moved once
 
     @property
     def cycles(self) -> int:
         return self.cycles_compute + self.cycles_fill + self.cycles_sram_stall + self.cycles_dram_stall
 
+    def _items(self):
+        return ((f.name, getattr(self, f.name)) for f in fields(self))   # shallow: asdict deep-copies
+
     def scaled(self, k: float) -> "Events":
-        d = {name: (v * k if not isinstance(v, list) else [a * k for a in v]) for name, v in asdict(self).items()}
-        return Events(**d)
+        return Events(**{name: (v * k if not isinstance(v, list) else [a * k for a in v]) for name, v in self._items()})
 
     def __add__(self, other: "Events") -> "Events":
-        a, b = asdict(self), asdict(other)
         out = {}
-        for k in a:
-            if isinstance(a[k], list):
-                n = max(len(a[k]), len(b[k]))
-                out[k] = [(a[k][i] if i < len(a[k]) else 0) + (b[k][i] if i < len(b[k]) else 0) for i in range(n)]
+        for k, a in self._items():
+            b = getattr(other, k)
+            if isinstance(a, list):
+                n = max(len(a), len(b))
+                out[k] = [(a[i] if i < len(a) else 0) + (b[i] if i < len(b) else 0) for i in range(n)]
             else:
-                out[k] = a[k] + b[k]
+                out[k] = a + b
         return Events(**out)
 
 
@@ -120,54 +123,28 @@ def tree_adds(cfg: NpuConfig, live: np.ndarray, rows: float, gating: bool) -> li
     return out
 
 
-@dataclass(frozen=True)
-class Mapping:
-    """How a kernel is tiled: tokens a pass (`n_tile`) and the loop order (weight-stationary)."""
-
-    n_tile: int
-    order: str          # "n-outer" (weights re-streamed per token tile) | "m-outer" (activations re-read per m_tile)
-    w_dram: float       # bytes
-    a_dram: float
-    o_dram: float
-
-    @property
-    def dram_bytes(self) -> float:
-        return self.w_dram + self.a_dram + self.o_dram
-
-
-def choose_mapping(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int,
-                   acc_bits: int | None = None) -> Mapping:
-    """Token tile and loop order minimising DRAM traffic with the partial sums (weight-stationary)
-    and each token tile's activations inside their buffers."""
-    C = cfg.columns
-    mt = -(-M // C)
-    w_total, a_total, o_total = M * K * wbits / 8, N * K * abits / 8, N * M * 4
-    row_block = min(C, M) * K * wbits / 8          # one m_tile's weights
-    a_fits = a_total <= cfg.act_buf.bytes
-    if cfg.dataflow == "output_stationary":        # accumulators in registers: one token at a time
-        w = w_total * (1 if row_block <= cfg.weight_buf.bytes else N)
-        return Mapping(1, "m-outer", w, a_total * (1 if a_fits else mt), o_total)
-    by_out = int(cfg.out_buf.bytes // (min(C, M) * (acc_bits or cfg.acc_bits) / 8))
-    by_act = int(cfg.act_buf.bytes // (K * abits / 8))
-    n_tile = max(1, min(N, by_out, by_act))
-    nt = -(-N // n_tile)
-    n_outer = Mapping(n_tile, "n-outer", w_total * (1 if w_total <= cfg.weight_buf.bytes else nt), a_total, o_total)
-    m_outer = Mapping(n_tile, "m-outer", w_total * (1 if row_block <= cfg.weight_buf.bytes else nt),
-                      a_total * (1 if a_fits else mt), o_total)
-    return min(n_outer, m_outer, key=lambda m: m.dram_bytes)
-
-
 def tile_sizes(total: int, tile: int) -> list[tuple[int, int]]:
     """[(size, how many)] of the tiles covering `total`: the full ones, then the tail."""
     full, tail = divmod(total, tile)
     return ([(tile, full)] if full else []) + ([(tail, 1)] if tail else [])
 
 
-def schedule_cycles(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, n_tile: int) -> tuple[int, int]:
+def row_tiles(M: int, C: int, m_block: int) -> list[tuple[int, int]]:
+    """[(rows, how many)] of the row tiles when M is cut into m-blocks and each block into column-wide
+    tiles (an m-block that is not a multiple of the columns ends in a narrower tile); first tile first."""
+    counts: dict[int, int] = {}
+    for size, blocks in tile_sizes(M, m_block):
+        for rv, n in tile_sizes(size, C):
+            counts[rv] = counts.get(rv, 0) + n * blocks
+    return list(counts.items())
+
+
+def schedule_cycles(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, n_tile: int,
+                    m_block: int | None = None) -> tuple[int, int]:
     """(on-chip cycles without pipeline fill, useful compute steps), in closed form over tile sizes."""
     C, I = cfg.columns, cfg.inputs
     Bw, Ba = cfg.weight_buf.bits_per_cycle, cfg.act_buf.bits_per_cycle
-    rows, ks = tile_sizes(M, C), tile_sizes(K, I)
+    rows, ks = row_tiles(M, C, m_block or C), tile_sizes(K, I)
     total = 0
     if cfg.dataflow == "weight_stationary":
         for nv, cn in tile_sizes(N, n_tile):
@@ -184,21 +161,22 @@ def schedule_cycles(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: i
         for rv, cr in rows:
             for kv, ck in ks:
                 total += cr * ck * N * max(1, -(-rv * kv * wbits // Bw), -(-kv * abits // Ba))
-    return total, -(-M // C) * -(-K // I) * N
+    return total, sum(n for _, n in rows) * -(-K // I) * N
 
 
 def kernel_events(cfg: NpuConfig, M: int, K: int, N: int, *, w_q: np.ndarray | None = None,
-                  density: float = DEFAULT_DENSITY, arith: str = "ternary") -> Events:
-    """Events of one call of an [M, K] x N-token kernel on `cfg` (baselines: `arith` int8 / fp16)."""
+                  density: float = DEFAULT_DENSITY, arith: str = "ternary", mapping: Mapping | None = None) -> Events:
+    """Events of one call of an [M, K] x N-token kernel on `cfg` (baselines: `arith` int8 / fp16), under
+    the mapper's choice or a given `mapping`."""
     wbits = cfg.weight_bits if arith == "ternary" else (8 if arith == "int8" else 16)
     abits = 8 if arith != "fp16" else 16
     gating = cfg.zero_gating and arith == "ternary"
     acc_bits = cfg.acc_bits if arith == "ternary" else 32
     I, C = cfg.inputs, cfg.columns
     kt = -(-K // I)
-    mapping = choose_mapping(cfg, M, K, N, wbits, abits, acc_bits)
+    mapping = mapping or choose_mapping(cfg, M, K, N, wbits, abits, acc_bits)
     nt = -(-N // mapping.n_tile)
-    onchip, compute = schedule_cycles(cfg, M, K, N, wbits, abits, mapping.n_tile)
+    onchip, compute = schedule_cycles(cfg, M, K, N, wbits, abits, mapping.n_tile, mapping.m_block)
     live, rows = live_lanes(cfg, M, K, w_q, density)
     adds = [a * N for a in tree_adds(cfg, live, rows, gating)]
     nonzero = float(live.sum()) * rows
@@ -208,7 +186,7 @@ def kernel_events(cfg: NpuConfig, M: int, K: int, N: int, *, w_q: np.ndarray | N
     ev.tree_adds = adds
     ev.acc_adds = M * kt * N
     ev.reg_bits = M * kt * N * (stage_bits(cfg, arith) + acc_bits)   # per valid row and step
-    mt = -(-M // C)
+    mt = sum(n for _, n in row_tiles(M, C, mapping.m_block))
     if cfg.dataflow == "weight_stationary":
         ev.w_sram_read_bits = M * K * wbits * nt
         ev.o_sram_write_bits = M * kt * N * acc_bits
@@ -218,7 +196,12 @@ def kernel_events(cfg: NpuConfig, M: int, K: int, N: int, *, w_q: np.ndarray | N
         ev.o_sram_write_bits = M * N * acc_bits
     ev.a_sram_read_bits = mt * K * N * abits
     ev.w_sram_write_bits, ev.a_sram_write_bits = mapping.w_dram * 8, mapping.a_dram * 8
+    # every tile load writes the select units' shadow weight registers and copies them to the active ones
+    ev.reg_bits += 2 * ev.w_sram_read_bits
+    if cfg.stream_decode_weights and N == 1:     # decode weights bypass the weight SRAM
+        ev.w_sram_read_bits = ev.w_sram_write_bits = 0
     ev.dram_bytes = mapping.dram_bytes
+    ev.dram_min_bytes = mapping.dram_min
     dram_cycles = math.ceil(ev.dram_bytes / cfg.dram_bytes_per_cycle)
     busy = onchip + cfg.pipeline_depth
     ev.cycles_dram_stall = max(0, dram_cycles - busy) if cfg.double_buffering else dram_cycles
@@ -254,14 +237,15 @@ def arithmetic_pj(e: dict[str, float]) -> float:
 
 
 def stage_bits(cfg: NpuConfig, arith: str = "ternary") -> int:
-    """Pipeline register bits of one column (select/multiply stage + every tree level), without the
+    """Pipeline register bits of one column (select/multiply stage + the registered tree levels), without the
     accumulator: ternary inputs are 9-bit (negated int8), int8 products 16-bit, both growing by
     log2(fan_in) a level; fp16 stays 16-bit."""
     F, I = cfg.fan_in, cfg.inputs
+    levels = [lv for lv in range(1, cfg.levels + 1) if cfg.registered(lv)]   # only the registered levels
     if arith == "ternary":
-        return I * 9 + sum((I // F ** lv) * cfg.level_bits(lv) for lv in range(1, cfg.levels + 1))
+        return I * 9 + sum((I // F ** lv) * cfg.level_bits(lv) for lv in levels)
     grow = int(math.log2(F)) if arith == "int8" else 0
-    return I * 16 + sum((I // F ** lv) * (16 + lv * grow) for lv in range(1, cfg.levels + 1))
+    return I * 16 + sum((I // F ** lv) * (16 + lv * grow) for lv in levels)
 
 
 def area_proxy(cfg: NpuConfig, arith: str = "ternary") -> dict[str, int]:

@@ -1,5 +1,6 @@
-"""Design-space sweeps: a grid of NPU configurations simulated in parallel, and the Pareto front of
-energy against latency."""
+"""Design-space sweeps: a grid of NPU configurations simulated in parallel (the whole step), and the
+Pareto front of energy against latency (and area: with `with_area`, each point's array is synthesized,
+its clock is capped at what the synthesized column's longest path allows, and static power counts)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ class Point:
     seconds: float
     energy_uj: float
     utilisation: float
-    area: float = 0.0       # proxy: two-input adders + muxes + 4 x multipliers + SRAM KiB x 64 (see area_units)
+    area: float = 0.0       # mm2 (array logic from synthesis + SRAM), with_area only
+    clock_ghz: float = 0.0  # the clock simulated (capped at the synthesized fmax with_area)
     error: str = ""
 
 
@@ -76,26 +78,53 @@ def _model(source: str):
 
 def evaluate(job: tuple) -> Point:
     """One grid point (runs in a worker process)."""
+    from ternkit.sim.area import fmax_ghz
     from ternkit.sim.model import simulate_model
 
-    base, settings, model, tokens, prefill = job
+    base, settings, model, tokens, prefill, with_area = job
     name = "sweep " + ", ".join(f"{k}={v}" for k, v in settings)
     try:
         cfg = config_from_dict(apply(base, settings), name)
     except ConfigError as exc:   # e.g. inputs not a power of this fan-in: reported, not fatal
         return Point(settings, float("inf"), float("inf"), 0.0, error=str(exc).split(": invalid NPU config: ")[-1])
-    r = simulate_model(_model(model), cfg, tokens=tokens, prefill=prefill)
-    return Point(settings, r.seconds(), r.total.total_pj() / 1e6, r.utilisation(), area_units(cfg))
+    if with_area:
+        cfg = cfg.with_(clock_ghz=min(cfg.clock_ghz, fmax_ghz(cfg)))
+    r = simulate_model(_model(model), cfg, tokens=tokens, prefill=prefill, area=with_area)
+    return Point(settings, r.whole_seconds(), r.whole_pj() / 1e6, r.utilisation(),
+                 r.area_mm2["total"] if with_area else 0.0, cfg.clock_ghz)
 
 
-def area_units(cfg) -> float:
-    """A unitless area proxy to trade against: logic units plus SRAM (a KiB ~ 64 adder-equivalents,
-    an assumption), so that "bigger is better" on latency and energy has a price."""
-    from ternkit.sim.simulator import area_proxy
+def plot_front(pts: list[Point], front: list[Point], path, title: str) -> None:
+    """Energy against latency for every point (colour: area when known), the Pareto front joined."""
+    import io
 
-    a = area_proxy(cfg)
-    sram = cfg.weight_buf.kib + cfg.act_buf.kib + cfg.out_buf.kib
-    return a["adders"] + a["muxes"] + 4 * a["multipliers"] + 64 * sram
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ternkit.sim.report import write_atomic
+
+    ok = [p for p in pts if not p.error]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    areas = [p.area for p in ok]
+    sc = ax.scatter([p.seconds * 1e3 for p in ok], [p.energy_uj / 1e3 for p in ok], s=14,
+                    c=areas if any(areas) else "C0", cmap="viridis", alpha=0.8)
+    if any(areas):
+        fig.colorbar(sc, ax=ax, label="area (mm2)")
+    ax.scatter([p.seconds * 1e3 for p in front], [p.energy_uj / 1e3 for p in front], s=60, facecolors="none",
+               edgecolors="red", linewidths=1.2, label="Pareto front")
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("energy (mJ)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())
 
 
 def pareto(pts: list[Point], with_area: bool = False) -> list[Point]:

@@ -11,16 +11,19 @@ needs `meta["train"]["step"]` to continue bit-identically.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ternkit.errors import TernkitError
+from ternkit.errors import Interrupted, TernkitError
 from ternkit.graph.checkpoint import read_checkpoint, save_checkpoint
 from ternkit.graph.model import ModelGraph, build_graph, init_params
 from ternkit.outputs import check_file, record
+from ternkit.runtime.blas import single_threaded_blas
 from ternkit.train import ops
 from ternkit.train.config import TrainConfig
 from ternkit.train.data import Corpus, load_corpus
@@ -84,6 +87,30 @@ def _save(path: Path, tm: TrainModel, params, opt: AdamW, cfg: TrainConfig, step
     save_checkpoint(graph, path, meta=meta, extra=opt.state_arrays())
 
 
+class _StopOnCtrlC:
+    """While training: the first Ctrl-C (SIGINT) asks the loop to stop after the current step and save a
+    checkpoint (a step interrupted half-way would leave the weights half-updated); a second stops at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def _handler(self, signum, frame):  # noqa: ANN001 - signal handler signature
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+@single_threaded_blas()
 def train(cfg: TrainConfig, *, resume: bool = False, stop_after: int | None = None, progress: bool = True,
           log=print) -> TrainResult:
     """Train to `cfg.steps` (or stop early after `stop_after` steps, saving a resumable checkpoint)."""
@@ -95,7 +122,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_after: int | None = No
     history: list[dict] = []
     start = 0
     last, final = cfg.checkpoint_dir / LAST, cfg.checkpoint_dir / FINAL
-    for path in (last, final):     # before the work: never replace a file ternkit did not write
+    # before the work: never replace a file ternkit did not write (a checkpoint --resume continues is one
+    # it wrote: its embedded training config is checked below)
+    for path in (final,) if resume else (last, final):
         check_file(path, "checkpoint.dir")
     if resume:
         if not last.is_file():
@@ -138,37 +167,43 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_after: int | None = No
                    desc=f"{cfg.model.name}/{cfg.precision}{'+distill' if teacher else ''}")
     val_loss = next((h["val_loss"] for h in reversed(history) if "val_loss" in h), float("nan"))
     t0 = time.perf_counter()
-    for step in range(start, end):
-        x, y = corpus.batch(step, cfg.batch, cfg.seq_len, cfg.seed)
-        loss, grads = _step_grads(tm, params, x, y, cfg, teacher)
-        if not math.isfinite(loss):
-            raise TernkitError(f"training diverged at step {step + 1}: the loss is {loss}; lower optimizer.lr "
-                               "or grad_clip (the last good checkpoint is in checkpoint.dir)")
-        gnorm = clip_by_global_norm(grads, cfg.optimizer.grad_clip)
-        lr = cfg.schedule.lr_at(step, cfg.steps)
-        wd = cfg.schedule.weight_decay_at(step, cfg.steps)
-        opt.step(params, grads, lr, wd)
-        done = step + 1
-        row = {"step": done, "train_loss": loss, "lr": lr, "grad_norm": gnorm}
-        if done % cfg.eval_interval == 0 or done == cfg.steps:
-            val_loss = evaluate(tm, params, corpus, cfg)
-            row["val_loss"] = val_loss
-        history.append(row)
-        if bar is not None:
-            rate = (done - start) * cfg.tokens_per_step / max(time.perf_counter() - t0, 1e-9)
-            bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_loss:.3f}" if math.isfinite(val_loss) else "-",
-                            tok_s=f"{rate:,.0f}", refresh=False)
-            bar.update(1)
-        if done % cfg.checkpoint_interval == 0 and done < end:
-            _save(last, tm, params, opt, cfg, done, history, val_loss)
+    done = start
+    with _StopOnCtrlC() as ctrl_c:
+        for step in range(start, end):
+            x, y = corpus.batch(step, cfg.batch, cfg.seq_len, cfg.seed)
+            loss, grads = _step_grads(tm, params, x, y, cfg, teacher)
+            if not math.isfinite(loss):
+                raise TernkitError(f"training diverged at step {step + 1}: the loss is {loss}; lower optimizer.lr "
+                                   "or grad_clip (the last good checkpoint is in checkpoint.dir)")
+            gnorm = clip_by_global_norm(grads, cfg.optimizer.grad_clip)
+            lr = cfg.schedule.lr_at(step, cfg.steps)
+            wd = cfg.schedule.weight_decay_at(step, cfg.steps)
+            opt.step(params, grads, lr, wd)
+            done = step + 1
+            row = {"step": done, "train_loss": loss, "lr": lr, "grad_norm": gnorm}
+            if done % cfg.eval_interval == 0 or done == cfg.steps:
+                val_loss = evaluate(tm, params, corpus, cfg)
+                row["val_loss"] = val_loss
+            history.append(row)
+            if bar is not None:
+                rate = (done - start) * cfg.tokens_per_step / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_loss:.3f}" if math.isfinite(val_loss) else "-",
+                                tok_s=f"{rate:,.0f}", refresh=False)
+                bar.update(1)
+            if ctrl_c.requested:
+                break
+            if done % cfg.checkpoint_interval == 0 and done < end:
+                _save(last, tm, params, opt, cfg, done, history, val_loss)
     if bar is not None:
         bar.close()
-    _save(last, tm, params, opt, cfg, end, history, val_loss)
+    _save(last, tm, params, opt, cfg, done, history, val_loss)
+    if ctrl_c.requested:
+        raise Interrupted(f"stopped after step {done}/{cfg.steps}; saved {last} (continue with --resume)")
     ckpt = last
-    if end == cfg.steps:
+    if done == cfg.steps:
         ckpt = final
-        _save(ckpt, tm, params, opt, cfg, end, history, val_loss)
-    return TrainResult(params=params, step=end, val_loss=val_loss, history=history, checkpoint=ckpt)
+        _save(ckpt, tm, params, opt, cfg, done, history, val_loss)
+    return TrainResult(params=params, step=done, val_loss=val_loss, history=history, checkpoint=ckpt)
 
 
 def _step_grads(tm: TrainModel, params, x, y, cfg: TrainConfig, teacher) -> tuple[float, dict[str, np.ndarray]]:

@@ -1,5 +1,6 @@
-"""Target registry: every `Target` subclass defined in a module of this folder is a target, found
-automatically. Adding a target = one module here + one template folder `ternkit/templates/<name>/`."""
+"""Target registry: every concrete `Target` subclass defined in a module of this folder is a target,
+found automatically. Adding a target = one module here (+ one template folder
+`ternkit/templates/<name>/` for a `CTarget`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import importlib
 import inspect
 import pkgutil
 
+from ternkit.codegen.ctarget import CTarget
 from ternkit.codegen.target import Target
-from ternkit.errors import TernkitError
+from ternkit.errors import TernkitError, ToolchainError
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,6 +38,11 @@ def all_targets() -> list[Target]:
     return list(_registry().values())
 
 
+def c_targets() -> list[CTarget]:
+    """The targets with C kernels (not the lowering-only ones such as npu)."""
+    return [t for t in _registry().values() if isinstance(t, CTarget)]
+
+
 def get_target(name: str | Target) -> Target:
     if isinstance(name, Target):
         return name
@@ -45,20 +52,29 @@ def get_target(name: str | Target) -> Target:
     return reg[name]
 
 
-def best_native_target() -> Target:
+def get_c_target(name: str | Target) -> CTarget:
+    """The named target, refused in one line when it has no C kernels."""
+    target = get_target(name)
+    if not isinstance(target, CTarget):
+        raise TernkitError(f"target {target.name!r} has no C kernels: {target.unavailable_reason()}")
+    return target
+
+
+def native_targets() -> list[CTarget]:
+    """The C targets this machine runs at full speed (not emulated)."""
+    return [t for t in c_targets() if t.runs_natively()]
+
+
+def best_native_target() -> CTarget:
     """The fastest target this machine builds and runs natively (scalar always qualifies)."""
-    ok = [t for t in _registry().values()
-          if getattr(t, "runs_natively", lambda: True)() and t.unavailable_reason() is None]
-    return max(ok, key=lambda t: getattr(t, "priority", 0))
+    return max(native_targets(), key=lambda t: t.priority)
 
 
-def native_target(name: str | None, purpose: str) -> Target:
+def native_target(name: str | None, purpose: str) -> CTarget:
     """The named target (default: the best native one), refused with the reason when this machine
     cannot run it natively (`purpose` says what for: "bench", "tune", ...)."""
-    from ternkit.errors import ToolchainError
-
     target = get_target(name) if name else best_native_target()
-    reason = target.unavailable_reason()
-    if reason or not getattr(target, "runs_natively", lambda: False)():
-        raise ToolchainError(f"cannot {purpose} {target.name} on this machine: {reason or 'it does not run natively'}")
-    return target
+    if isinstance(target, CTarget) and target.runs_natively():
+        return target
+    reason = target.isa.missing(target.name) if isinstance(target, CTarget) else target.unavailable_reason()
+    raise ToolchainError(f"cannot {purpose} {target.name} on this machine: {reason}")

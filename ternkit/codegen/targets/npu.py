@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ternkit.codegen.plan import KernelSpec
-from ternkit.codegen.target import Target
+from ternkit.codegen.target import LoweringTarget
 from ternkit.errors import ShapeError
 
 
 @dataclass(frozen=True)
-class NpuTarget(Target):
+class NpuTarget(LoweringTarget):
     name: str = "npu"
     description: str = "multiplier-free adder-tree NPU (simulated: ternkit simulate)"
-    priority = -1
-    generates_c = False
+    priority: ClassVar[int] = -1
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return ("i2",)
 
     def specialise(self, spec: KernelSpec) -> KernelSpec:
         if spec.M < 1 or spec.K < 1 or spec.N < 1:

@@ -6,22 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ternkit.codegen.targets._base import TemplateTarget
+from ternkit.codegen.ctarget import CTarget, FormatKernels
+from ternkit.toolchain.isa import Isa
 
 
 @dataclass(frozen=True)
-class ScalarTarget(TemplateTarget):
+class ScalarTarget(CTarget):
     name: str = "scalar"
     description: str = "portable C, every format (i2, tl1, tl2, b3), row-major packed weights"
 
-    formats: ClassVar[tuple[str, ...]] = ("i2", "tl1", "tl2", "b3")
-    layouts: ClassVar[dict] = {
-        "i2": {"m_block": 1, "k_align": 4},
-        "tl1": {"m_block": 1},
-        "tl2": {"m_block": 1},
-        "b3": {"m_block": 1, "k_align": 160},
+    kernels: ClassVar[dict[str, FormatKernels]] = {
+        "i2": FormatKernels({"m_block": 1, "k_align": 4}),
+        "tl1": FormatKernels({"m_block": 1}),
+        "tl2": FormatKernels({"m_block": 1}),
+        "b3": FormatKernels({"m_block": 1, "k_align": 160}),
     }
+    isa: ClassVar[Isa] = Isa("C")
+    opt: ClassVar[str] = "-O2"
     priority: ClassVar[int] = 0
-
-    def cflags(self) -> tuple[str, ...]:
-        return ("-O2",)

@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from ternkit.codegen.plan import KernelSpec, Plan, lower
+from ternkit.codegen.plan import lower
 from ternkit.codegen.target import Target
+from ternkit.codegen.targets import get_target
 from ternkit.errors import TernkitError
 from ternkit.reference.quant import dequantize, quantize_activations, ternary_matmul
+from ternkit.runtime.kernels import compile_plan
+from ternkit.textable import table
 
 
 @dataclass
@@ -24,30 +26,12 @@ class ValidationRow:
     node: str           # the graph node whose weights were used
 
 
-def lower_for(model, target: Target, tokens: tuple[int, ...] = (1,), weight_format: str | None = None) -> Plan:
-    """`lower`, optionally forcing one weight format on every kernel."""
-    if not weight_format:
-        return lower(model, target, tokens)
-
-    class _Forced:
-        name = target.name
-
-        @staticmethod
-        def specialise(spec: KernelSpec) -> KernelSpec:
-            return target.specialise(dataclasses.replace(spec, weight_format=weight_format))
-
-    return lower(model, _Forced(), tokens)
-
-
 def validate(model, target: Target | str, *, tokens: tuple[int, ...] = (1, 8), weight_format: str | None = None,
              threads: int = 1, seed: int = 0) -> list[ValidationRow]:
-    from ternkit.codegen.targets import get_target
-    from ternkit.runtime.kernels import compile_plan
-
     t = get_target(target)
     if model.params is None:
         raise TernkitError(f"model {model.name!r} has shapes only, no weights: validate a model with weights")
-    plan = lower_for(model, t, tokens, weight_format)
+    plan = lower(model, t, tokens, weight_format)
     lib = compile_plan(plan, t)
     rng = np.random.default_rng(seed)
     rows = []
@@ -58,7 +42,7 @@ def validate(model, target: Target | str, *, tokens: tuple[int, ...] = (1, 8), w
         qmax = 2 ** (spec.activation_bits - 1)
         x_q, x_scale = quantize_activations(x, spec.activation_bits)
         x_q[0, : min(4, spec.K)] = -qmax                     # the extremes must survive too
-        y = lib.kernel(spec, w_q)(x_q, threads=threads)
+        y = lib.kernel(spec, w_q).call_split(x_q, threads)    # forced split: validates the parts too
         ref = ternary_matmul(x_q, w_q)
         err = float(np.max(np.abs(dequantize(y, w_scale, x_scale) - dequantize(ref, w_scale, x_scale))))
         rows.append(ValidationRow(kernel=spec.name, shape=f"{spec.M}x{spec.K}, n={spec.N}", format=spec.weight_format,
@@ -69,5 +53,4 @@ def validate(model, target: Target | str, *, tokens: tuple[int, ...] = (1, 8), w
 def format_table(rows: list[ValidationRow]) -> str:
     header = ("kernel", "shape (MxK)", "format", "bit-exact", "max deq. error", "weights from")
     body = [(r.kernel, r.shape, r.format, "yes" if r.bit_exact else "NO", f"{r.max_error:.3g}", r.node) for r in rows]
-    widths = [max(len(str(row[i])) for row in [header, *body]) for i in range(len(header))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *body])
+    return table(header, body)

@@ -1,6 +1,6 @@
 """Build C with cffi (API mode) and cache the built module.
 
-The cache key is the hash of the C declarations, the source, the compile flags, the compiler's
+Every module is compiled with the toolchain's WARNINGS. The cache key is the hash of the C declarations, the source, the compile flags, the compiler's
 identity and the Python/cffi versions. Modules live in `$TERNKIT_CACHE_DIR` (default
 `$XDG_CACHE_HOME/ternkit` or `~/.cache/ternkit`). Each build happens in its own temporary folder and
 the finished shared object is moved into place with an atomic rename, so two processes building the
@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 from pathlib import Path
 from types import ModuleType
@@ -25,17 +24,35 @@ from types import ModuleType
 import cffi
 
 from ternkit.errors import TernkitError, ToolchainError
+from ternkit.toolchain import WARNINGS, compiler
 
 
 def cache_dir() -> Path:
     env = os.environ.get("TERNKIT_CACHE_DIR")
     base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ternkit"
-    base.mkdir(parents=True, exist_ok=True)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable_cache(base, exc) from None
     return base
 
 
-def compiler() -> str:
-    return os.environ.get("CC", "gcc")
+def check_cache() -> Path:
+    """Before any work: the cache folder exists and a file can be created in it (commands that compile
+    call this first, so a read-only cache is one line up front, not an error half-way)."""
+    base = cache_dir()
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=base)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise _unwritable_cache(base, exc) from None
+    return base
+
+
+def _unwritable_cache(base: Path, exc: OSError) -> TernkitError:
+    return TernkitError(f"compiler cache {base}: cannot write there ({exc.strerror}); set TERNKIT_CACHE_DIR to a "
+                        "writable folder")
 
 
 @functools.lru_cache(maxsize=None)
@@ -51,6 +68,7 @@ def compiler_identity(cc: str) -> str:
 def build_module(prefix: str, cdef: str, source: str, *, flags: tuple[str, ...] = ("-O3",),
                  include_dirs: tuple[str, ...] = ()) -> ModuleType:
     """Compile `source` exposing the declarations in `cdef`; return the module (`.ffi`, `.lib`)."""
+    flags = (*flags, *WARNINGS)
     cc = compiler()
     key_text = "\0".join([cdef, source, " ".join(flags), " ".join(include_dirs), compiler_identity(cc),
                           sys.version, cffi.__version__])
@@ -67,7 +85,11 @@ def _compile(modname, cdef, source, flags, include_dirs, target: Path) -> None:
     ffi = cffi.FFI()
     ffi.cdef(cdef)
     ffi.set_source(modname, source, extra_compile_args=list(flags), include_dirs=list(include_dirs))
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
+    try:   # before compiling: a read-only cache is one clear line, not a traceback after the work
+        workdir = tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-")
+    except OSError as exc:
+        raise _unwritable_cache(target.parent, exc) from None
+    with workdir as tmp:
         try:
             built = ffi.compile(tmpdir=tmp, verbose=False)
         except Exception as exc:  # distutils/setuptools wrap compiler failures in several types
@@ -92,7 +114,3 @@ def _load(modname: str, path: Path) -> ModuleType:
     spec.loader.exec_module(module)
     sys.modules[modname] = module
     return module
-
-
-def python_include() -> str:
-    return sysconfig.get_paths()["include"]

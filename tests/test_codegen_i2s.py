@@ -1,4 +1,4 @@
-"""The baseline target (TQ2_0 / I2_S-style AVX2 kernel, the performance reference) is bit-exact too."""
+"""The i2s target (bitnet.cpp I2_S-style AVX2 kernel) is bit-exact too."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from codegen_helpers import EDGE_CASES, assert_exact, case, run_cases
 from ternkit.codegen.targets import best_native_target, get_target
-from ternkit.codegen.targets.baseline import tq2_order
+from ternkit.codegen.targets.i2s import tq2_order
 
-BASE = get_target("baseline")
+BASE = get_target("i2s")
 needs_avx2 = pytest.mark.skipif(BASE.unavailable_reason() is not None, reason=str(BASE.unavailable_reason()))
 
 
@@ -21,13 +21,13 @@ def test_tq2_order_is_a_permutation_of_each_block():
 
 
 @needs_avx2
-def test_baseline_edge_cases_bit_exact():
+def test_i2s_edge_cases_bit_exact():
     assert_exact(run_cases(BASE, BASE.formats, EDGE_CASES, threads=2))
-    assert best_native_target().name != "baseline"
+    assert best_native_target().name != "i2s"
 
 
 @needs_avx2
 @given(st.lists(case, min_size=3, max_size=6))
 @settings(max_examples=3, deadline=None, derandomize=True)
-def test_baseline_random_shapes_bit_exact(cases):
+def test_i2s_random_shapes_bit_exact(cases):
     assert_exact(run_cases(BASE, BASE.formats, cases))

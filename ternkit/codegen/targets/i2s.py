@@ -1,7 +1,8 @@
-"""The reference point for kernel performance: the established AVX2 ternary kernel style of
-llama.cpp's TQ2_0 and bitnet.cpp's I2_S (2-bit codes in TQ2_0 block order, shift + mask unpack,
-`_mm256_maddubs_epi16` block by block, one row at a time). Never chosen automatically (lowest x86
-priority); `benchmarks/kernel_perf.py` and `ternkit bench` measure every other kernel against it."""
+"""`i2s`: the established AVX2 ternary kernel style of bitnet.cpp's I2_S (2-bit codes w + 1 in groups
+of 4 x 32, shift + mask unpack, `_mm256_maddubs_epi16` block by block, one row at a time, no
+per-block scales: the integer contract). Never chosen automatically (lowest x86 priority).
+It is *not* TQ2_0: it skips TQ2_0's per-block scale work. The faithful TQ2_0 reference point that
+`ternkit bench` and `benchmarks/kernel_perf.py` measure against is `ternkit.runtime.ggml_tq2_0`."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from typing import ClassVar
 import numpy as np
 
 from ternkit import formats
+from ternkit.codegen.ctarget import CTarget, FormatKernels
 from ternkit.codegen.plan import KernelSpec
-from ternkit.codegen.targets.avx2 import Avx2Target
+from ternkit.codegen.targets import avx2
 from ternkit.errors import ShapeError
+from ternkit.toolchain.isa import Isa
 
 
 def tq2_order(K: int) -> np.ndarray:
@@ -25,12 +28,12 @@ def tq2_order(K: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class BaselineTarget(Avx2Target):
-    name: str = "baseline"
-    description: str = "x86-64 AVX2 reference point: TQ2_0 / I2_S-style 2-bit unpack + _mm256_maddubs_epi16, row by row"
+class I2sTarget(CTarget):
+    name: str = "i2s"
+    description: str = "x86-64 AVX2, bitnet.cpp I2_S style: 2-bit unpack + _mm256_maddubs_epi16, row by row, no block scales"
 
-    formats: ClassVar[tuple[str, ...]] = ("i2",)
-    layouts: ClassVar[dict] = {"i2": {"m_block": 1, "k_align": 256}}
+    kernels: ClassVar[dict[str, FormatKernels]] = {"i2": FormatKernels({"m_block": 1, "k_align": 256})}
+    isa: ClassVar[Isa] = avx2.ISA
     priority: ClassVar[int] = 10
 
     def pack(self, spec: KernelSpec, w_q: np.ndarray) -> np.ndarray:

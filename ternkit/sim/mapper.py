@@ -1,0 +1,104 @@
+"""The mapper: how one [M, K] x N-token kernel is blocked on the array so that it moves the fewest DRAM
+bytes under the three buffers, searched over loop orders and block sizes.
+
+Weight-stationary loop nest (the generated C model steps exactly this):
+
+    for each outer block (m-blocks of `m_block` rows if order is m-outer, else n-blocks of `n_tile` tokens)
+      for each inner block (the other kind)
+        for each k-chunk of `k_chunk` columns (a multiple of the array's inputs, or all of K)
+          the chunk's activations (n_tile x k_chunk) come from DRAM unless they stay resident
+          for each m_tile (`columns` rows) of the m-block
+            for each k_tile (`inputs` columns) of the chunk
+              the tile's weights come from DRAM unless they stay resident; stream the n_tile tokens
+
+Residency (what does not come from DRAM again):
+- weights: all of them when the whole matrix fits the weight buffer; an m-block's rows (all of K) when
+  the order is m-outer and they fit (weights-resident blocks: several 64-row blocks at once);
+- activations: all of them when they fit the activation buffer; an n-block's tokens (all of K) when the
+  order is n-outer and they fit (activations-resident blocks).
+What must fit while a block runs: the chunk's activations (every m_tile of the block re-reads them) and
+the partial sums (one m_tile's rows x n_tile tokens, or the whole m-block's when K is split into chunks:
+output-stationary blocks in the output buffer).
+
+Traffic: weights once or once an n-block, activations once or once an m-block, int32 outputs once. The
+lower bound (`dram_min`) moves every weight, activation and output exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ternkit.sim.config import NpuConfig
+
+
+@dataclass(frozen=True)
+class Mapping:
+    n_tile: int         # tokens a block
+    m_block: int        # rows a block (usually a multiple of the columns)
+    k_chunk: int        # K columns a chunk (a multiple of the inputs); 0: K is not split
+    order: str          # "m-outer" (weight blocks outside) | "n-outer" (token blocks outside)
+    w_dram: float       # bytes
+    a_dram: float
+    o_dram: float
+    dram_min: float     # every weight, activation and output once
+
+    @property
+    def dram_bytes(self) -> float:
+        return self.w_dram + self.a_dram + self.o_dram
+
+
+def _powers_of_two_times(unit: int, limit: int) -> list[int]:
+    out, v = [], unit
+    while v < limit:
+        out.append(v)
+        v *= 2
+    return out
+
+
+def candidates(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, acc_bits: int) -> list[Mapping]:
+    """Every mapping of the search space that fits the buffers (the token block shrinks to fit; at
+    least one token, so tiny buffers still map, re-streaming what does not fit)."""
+    C, I = cfg.columns, cfg.inputs
+    wbuf, abuf, obuf = (b.bytes * 8 for b in (cfg.weight_buf, cfg.act_buf, cfg.out_buf))
+    w_total, a_total, o_total = M * K * wbits / 8, N * K * abits / 8, N * M * 4
+    m_tiles = -(-M // C)
+    # rows whose whole K fits the weight buffer: in whole column tiles, and exactly (the block then ends
+    # in a narrower tile, idling some columns, for fewer passes over the activations)
+    resident_tiles = C * max(1, min(m_tiles, int(wbuf // (C * K * wbits))))
+    resident_rows = max(1, min(M, int(wbuf // (K * wbits))))
+    m_blocks = sorted({*_powers_of_two_times(C, C * m_tiles), resident_tiles, resident_rows, C * m_tiles})
+    k_chunks = [K, *(k for k in _powers_of_two_times(I, K))]
+    w_all, a_all = M * K * wbits <= wbuf, N * K * abits <= abuf
+    out = []
+    for mb in m_blocks:
+        rows = min(mb, M)
+        for kb in k_chunks:
+            psum_rows = rows if kb < K else min(C, M)
+            nb_fit = max(1, min(N, int(obuf // (psum_rows * acc_bits)), int(abuf // (kb * abits))))
+            nb_resident = max(1, min(nb_fit, int(abuf // (K * abits))))   # the n-block's whole K fits
+            for order in ("n-outer", "m-outer"):
+                for nb in {nb_fit, nb_resident}:
+                    n_blocks, m_block_count = -(-N // nb), -(-M // mb)
+                    w_res = w_all or (order == "m-outer" and rows * K * wbits <= wbuf)
+                    a_res = a_all or (order == "n-outer" and nb * K * abits <= abuf)
+                    out.append(Mapping(nb, mb, kb if kb < K else 0, order,
+                                       w_total * (1 if w_res else n_blocks), a_total * (1 if a_res else m_block_count),
+                                       o_total, w_total + a_total + o_total))
+    return out
+
+
+def choose_mapping(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int,
+                   acc_bits: int | None = None) -> Mapping:
+    """The mapping moving the fewest DRAM bytes; among equals the one with the fewest token blocks
+    (fewer weight loads into the select units), then the simplest (n-outer, no K split, small blocks)."""
+    acc_bits = acc_bits or cfg.acc_bits
+    w_total, a_total, o_total = M * K * wbits / 8, N * K * abits / 8, N * M * 4
+    if cfg.dataflow == "output_stationary":        # accumulators in registers: one token at a time
+        C = cfg.columns
+        row_block = min(C, M) * K * wbits
+        a_fits = N * K * abits <= cfg.act_buf.bytes * 8
+        w = w_total * (1 if row_block <= cfg.weight_buf.bytes * 8 else N)
+        return Mapping(1, C, 0, "m-outer", w, a_total * (1 if a_fits else -(-M // C)), o_total,
+                       w_total + a_total + o_total)
+    return min(candidates(cfg, M, K, N, wbits, abits, acc_bits),
+               key=lambda m: (m.dram_bytes, -(-N // m.n_tile), m.order != "n-outer", m.k_chunk != 0, m.m_block))
