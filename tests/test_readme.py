@@ -81,6 +81,8 @@ FAST = [
     Fast(r"python benchmarks/kernel_perf\.py( .*)?",
          lambda c: c + " --shapes 128x256 --tokens 1,4 --threads 1 --repeat 2 --dram-mb 8 --no-scalar --out kernel_perf.txt",
          "one small shape, few repeats"),
+    Fast(r"python benchmarks/avx2_kernels\.py( .*)?",
+         lambda c: c + " --shapes 64x256 --tokens 1,4 --repeat 2 --dram-mb 8", "one small shape, few repeats"),
 ]
 
 
