@@ -160,7 +160,6 @@ def main() -> None:
                     roof = 100 * med["stream"] / s if n == 1 else 100 * 2 * M * K * n / s / 1e9 / peak
                     print(f"{shape:>10} {n:>4} {label:<30} {mode:<5} {s * 1e6:>10.1f} {gbs:>6.1f} {roof:>6.0f}% "
                           f"{med[labels[0]] / s:>8.2f}", flush=True)
-                del items
 
 
 if __name__ == "__main__":
