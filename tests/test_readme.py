@@ -82,7 +82,8 @@ FAST = [
          lambda c: c + " --shapes 128x256 --tokens 1,4 --threads 1 --repeat 2 --dram-mb 8 --no-scalar --out kernel_perf.txt",
          "one small shape, few repeats"),
     Fast(r"python benchmarks/avx2_kernels\.py( .*)?",
-         lambda c: c + " --shapes 64x256 --tokens 1,4 --repeat 2 --dram-mb 8", "one small shape, few repeats"),
+         lambda c: re.sub(r"--shapes \S+", "", c) + " --shapes 128x320 --tokens 1,8 --repeat 1 --dram-mb 4",
+         "one small shape, one round"),
 ]
 
 
