@@ -1,9 +1,10 @@
 """The AVX2 kernels of issue 11 side by side in one process: decode GEMV hot (one matrix again and
 again) and from DRAM (a rotation over copies of the packed weights far larger than the caches), prefill
-GEMM, each kernel checked bit-exact first; ratios against the first kernel listed. Medians of
-`--repeat` interleaved rounds (every kernel and the roofline see the same machine state), timed by
-default in this thread's CPU time (`--clock cpu`: on a machine shared with other jobs, the time the
-thread waits descheduled is not counted; `--clock wall` counts it).
+GEMM, each kernel checked bit-exact first; ratios against the first kernel listed. Medians (`--stat
+min`: best) of `--repeat` interleaved rounds, every kernel and the roofline seeing the same machine
+state; from DRAM their calls alternate one by one, so that all of them see the same memory-bus
+contention. Timed by default in this thread's CPU time (`--clock cpu`: on a machine shared with other
+jobs, the time other processes hold this core is left out; `--clock wall` counts it).
 
 `tq2_0` is ggml's TQ2_0 x q8_K kernel, faithfully (ternkit.runtime.ggml_tq2_0: per-block fp16 scales,
 all 1 here, so its float results equal the integer core). The rooflines are measured in the same
@@ -12,10 +13,11 @@ and again; dram: the same rotation of copies) and `% roof` is its time over the 
 give the % of the core's int8 peak (`_mm256_maddubs_epi16` + add chains, 2 ops a weight x token).
 
     python benchmarks/avx2_kernels.py [--shapes 2560x2560,6912x2560,2560x6912,640x2560]
-        [--kernels tq2_0,i2s:i2,avx2:i2,avx2:b3] [--tokens 1,64] [--dram-mb 256] [--repeat 7] [--clock cpu]
+        [--kernels tq2_0,i2s:i2,avx2:i2,avx2:b3,avx2:tl2] [--tokens 1,64] [--dram-mb 256] [--repeat 7]
+        [--clock cpu|wall] [--stat median|min]
 
-A kernel is `tq2_0`, `target:format` or `target:format:key=value,...` (a tiling, checked like
-`ternkit tune`'s).
+A kernel is `tq2_0`, `target:format` or `target:format:key=value[:key=value...]` (a tiling, checked
+like `ternkit tune`'s).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from ternkit.runtime.bench import roofline_module
 from ternkit.runtime.kernels import compile_plan
 
 CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
-clock = CLOCKS["cpu"]
+STATS = {"median": statistics.median, "min": min}
+clock, stat = CLOCKS["cpu"], STATS["median"]
 
 
 class Bench:
@@ -49,8 +52,7 @@ class Bench:
             self.x, self.out = ggml_tq2_0.q8_K_blocks(x), np.empty((n, M), np.float32)
         else:
             tname, fmt, *rest = label.split(":")
-            tiling = tuple(sorted((kv.split("=")[0], int(kv.split("=")[1]))
-                                  for kv in (rest[0] if rest else "").split(",") if kv))
+            tiling = tuple(sorted((kv.split("=")[0], int(kv.split("=")[1])) for kv in rest if kv))
             target = get_target(tname)
             spec = target.specialise(KernelSpec(M, K, n, weight_format=fmt, tiling=tiling))
             self.kerns = [compile_plan(Plan(tname, "bench", [spec]), target).kernel(spec, w)]
@@ -75,6 +77,11 @@ class Bench:
             kerns[i % len(kerns)](x, threads=1, out=out)
         return (clock() - t0) / self.calls
 
+    def once(self, i: int) -> float:
+        t0 = clock()
+        self.kerns[i % len(self.kerns)](self.x, threads=1, out=self.out)
+        return clock() - t0
+
 
 class StreamRead:
     """The bandwidth roofline: a plain read of as many bytes, over as many buffers."""
@@ -92,6 +99,21 @@ class StreamRead:
             self.read(p, len(p))
         return (clock() - t0) / self.calls
 
+    def once(self, i: int) -> float:
+        p = self.ptrs[i % len(self.ptrs)]
+        t0 = clock()
+        self.read(p, len(p))
+        return clock() - t0
+
+
+def alternating(items: dict, calls: int) -> dict[str, float]:
+    """Seconds a call over one pass of `calls` copies, the items' calls alternating one by one."""
+    total = dict.fromkeys(items, 0.0)
+    for i in range(calls):
+        for label, item in items.items():
+            total[label] += item.once(i)
+    return {label: t / calls for label, t in total.items()}
+
 
 def int8_peak_gops() -> float:
     """The core's int8 peak (GOPS) on the benchmark's clock: independent maddubs + add chains."""
@@ -105,26 +127,27 @@ def int8_peak_gops() -> float:
     return iters * ctx["ops_per_step"] / statistics.median(t) / 1e9
 
 
-def calibrate(item, mode: str, copies: int) -> None:
-    """Hot: about 20 ms of calls a round; DRAM: one pass over every copy."""
-    item.calls = copies if mode == "dram" else max(3, int(2e-2 // max(item.run(), 1e-6)))
+def calibrate(item) -> None:
+    """Hot: about 20 ms of calls a round."""
+    item.calls = max(3, int(2e-2 // max(item.run(), 1e-6)))
 
 
 def main() -> None:
-    global clock
+    global clock, stat
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="2560x2560,6912x2560,2560x6912,640x2560")
-    ap.add_argument("--kernels", default="tq2_0,i2s:i2,avx2:i2,avx2:b3")
+    ap.add_argument("--kernels", default="tq2_0,i2s:i2,avx2:i2,avx2:b3,avx2:tl2")
     ap.add_argument("--tokens", default="1,64")
     ap.add_argument("--dram-mb", type=int, default=256)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
+    ap.add_argument("--stat", choices=sorted(STATS), default="median")
     args = ap.parse_args()
-    clock = CLOCKS[args.clock]
+    clock, stat = CLOCKS[args.clock], STATS[args.stat]
     labels = args.kernels.split(",")
     rng = np.random.default_rng(0)
     peak = int8_peak_gops()
-    print(f"int8 peak (one core, maddubs + add chains): {peak:.0f} GOPS; {args.clock} time, median of {args.repeat}")
+    print(f"int8 peak (one core, maddubs + add chains): {peak:.0f} GOPS; {args.clock} time, {args.stat} of {args.repeat}")
     print(f"{'M x K':>10} {'n':>4} {'kernel':<30} {'mode':<5} {'us':>10} {'GB/s':>6} {'% roof':>7} {'x first':>8}")
     for shape in args.shapes.split(","):
         M, K = (int(v) for v in shape.split("x"))
@@ -146,13 +169,17 @@ def main() -> None:
                 items: dict[str, Bench | StreamRead] = dict(benches)
                 if n == 1:
                     items["stream"] = StreamRead(i2_bytes, copies)
-                for label, item in items.items():
-                    calibrate(item, mode, len(item.kerns) if isinstance(item, Bench) else copies)
+                if mode == "hot":
+                    for item in items.values():
+                        calibrate(item)
+                calls = min([len(b.kerns) for b in benches.values()] + [copies])
                 times: dict[str, list[float]] = {label: [] for label in items}
                 for _ in range(args.repeat):     # interleaved rounds: every kernel sees the same noise
-                    for label, item in items.items():
-                        times[label].append(item.run())
-                med = {label: statistics.median(ts) for label, ts in times.items()}
+                    found = (alternating(items, calls) if mode == "dram" else
+                             {label: item.run() for label, item in items.items()})
+                    for label, t in found.items():
+                        times[label].append(t)
+                med = {label: stat(ts) for label, ts in times.items()}
                 for label in items:
                     s = med[label]
                     nbytes = benches[label].kerns[0].packed.nbytes if label in benches else i2_bytes

@@ -1,4 +1,4 @@
-"""The avx2 target: i2 (maddubs), tl1 and tl2 (shuffle_epi8 lookups) bit-exact on any shape."""
+"""The avx2 target: i2 (maddubs), b3, tl1 and tl2 (shuffle_epi8 lookups) bit-exact on any shape."""
 
 from __future__ import annotations
 
@@ -55,9 +55,9 @@ def test_avx2_generate_and_make(tmp_path, fmt):
 
 
 @needs_avx2
-@pytest.mark.parametrize("fmt, chunk", [("tl1", 16), ("tl1", 127), ("tl2", 85)])
+@pytest.mark.parametrize("fmt, chunk", [("tl1", 16), ("tl1", 127)])
 def test_avx2_tuned_chunks_bit_exact(fmt, chunk):
-    """Every chunk `ternkit tune` may pick for tl1/tl2 stays exact (int16 partial sums at their bound)."""
+    """Every chunk `ternkit tune` may pick for tl1 stays exact (int16 partial sums at their bound)."""
     assert {"chunk": chunk} in AVX2.tune_space(AVX2.specialise(KernelSpec(64, 300, 1, weight_format=fmt)))[0]
 
     class Chunked(avx2.Avx2Target):
@@ -96,6 +96,23 @@ def test_avx2_i2_gemm_token_blocks_fill_the_l2_panel():
     ctx = AVX2.kernel_context(AVX2.specialise(KernelSpec(64, 4096, 131, tiling=(("gemm_tb", 4), ("kc", 2048)))))
     assert (ctx["kc"], ctx["nc"]) == (2048, avx2.GEMM_X_PANEL // 2048)
     assert ctx["nc"] < 131 and ctx["nc"] % 4 == 0
+
+
+@needs_avx2
+@pytest.mark.parametrize("tiling", [{}, {"k_units": 1, "prefetch": 0}, {"k_units": 2, "prefetch": 512}, {"k_units": 8}])
+def test_avx2_tl2_bit_exact_at_its_bounds(tiling):
+    """tl2 at its int8 / int16 bounds: all weights one sign against x = -128 or 127 (every table entry
+    +-24), K long enough for several int16 widenings and a short last unit, K chunks down to one unit,
+    rows past a 64-row block, threads splitting M in 64-row blocks."""
+    class Tiled(avx2.Avx2Target):
+        def specialise(self, spec):
+            return super().specialise(KernelSpec(spec.M, spec.K, spec.N, weight_format=spec.weight_format,
+                                                 tiling=tuple(tiling.items())))
+
+    assert {"prefetch": 4096} in AVX2.tune_space(AVX2.specialise(KernelSpec(64, 300, 1, weight_format="tl2")))[0]
+    cases = [(130, 3100, 2, "plus", "min"), (64, 3072, 1, "minus", "min"), (65, 1537, 3, "plus", "max"),
+             (200, 2000, 1, "minus", "alternate"), (1, 25, 2, "random", "random"), (129, 700, 1, "sparse", "min")]
+    assert_exact(run_cases(Tiled(), ["tl2"], cases, threads=3))
 
 
 def test_avx2_i2_refuses_a_tile_that_spills():

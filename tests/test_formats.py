@@ -65,6 +65,47 @@ def test_bits_per_weight():
     assert formats.get_format("tl2").nbytes(4, 48) * 8 / (4 * 48) == pytest.approx(5 / 3)
 
 
+def test_tl2_sign_unit_layout_bytes():
+    """sign_unit=8: per 64-row block, units of 8 groups: 32 index bytes a group (row i low nibble, row
+    i + 32 high nibble), then 64 sign bytes with group j of the unit in bit 7 - j; a short last unit."""
+    tl2 = formats.get_format("tl2")
+    K = 3 * 10                                            # 10 groups: a unit of 8, then one of 2
+    w = np.zeros((64, K), np.int8)
+    w[0, 0:3] = (1, 0, -1)                                # row 0, group 0: index 8, sign 0
+    w[33, 3:6] = (-1, 0, 1)                               # row 33, group 1: index 8, sign 1
+    w[5, 27:30] = (0, -1, 0)                              # row 5, group 9 (unit 1, j = 1): index 3, sign 1
+    data = formats.pack("tl2", w, m_block=64, sign_unit=8)
+    assert data.size == tl2.nbytes(64, K, m_block=64, sign_unit=8) == 10 * 32 + 2 * 64
+    unit0, unit1 = data[:8 * 32 + 64], data[8 * 32 + 64:]
+    assert unit0[0] == 8 and unit0[32 + 1] == 8 << 4 and unit0[256 + 33] == 1 << 6
+    assert unit1[32 + 5] == 3 and unit1[64 + 5] == 1 << 6
+    assert np.count_nonzero(data) == 5
+    assert np.array_equal(formats.unpack("tl2", data, 64, K, m_block=64, sign_unit=8), w)
+    bad = data.copy()
+    bad[-64] |= 1                                         # a sign bit for group 7 of the 2-group unit
+    with pytest.raises(ShapeError, match="past K"):
+        formats.unpack("tl2", bad, 64, K, m_block=64, sign_unit=8)
+    with pytest.raises(ShapeError, match="sign_unit must be 0 or 8"):
+        formats.pack("tl2", w, m_block=1, sign_unit=8)
+    with pytest.raises(TernkitError, match="sign_unit is a tl2 layout parameter"):
+        formats.pack("i2", w, sign_unit=8)
+
+
+@given(st.integers(1, 140), st.integers(1, 100), st.integers(0, 2**31))
+@settings(max_examples=25, deadline=None, derandomize=True)
+def test_tl2_sign_unit_round_trip_and_size(M, K, seed):
+    w = np.random.default_rng(seed).integers(-1, 2, (M, K)).astype(np.int8)
+    data = formats.pack("tl2", w, m_block=64, sign_unit=8)
+    assert data.size == formats.get_format("tl2").nbytes(M, K, m_block=64, sign_unit=8)
+    assert np.array_equal(formats.unpack("tl2", data, M, K, m_block=64, sign_unit=8), w)
+
+
+def test_tl2_sign_unit_is_at_most_167_bits_a_weight_on_2b4t_shapes():
+    tl2 = formats.get_format("tl2")
+    for M, K in ((2560, 2560), (6912, 2560), (2560, 6912)):
+        assert tl2.nbytes(M, K, m_block=64, sign_unit=8) * 8 / (M * K) <= 1.67
+
+
 def test_tl2_indexes_the_14_non_negative_first_triples():
     triples = np.array([[a, b, c] for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)], dtype=np.int8)
     data = formats.pack("tl2", triples.reshape(1, -1))

@@ -10,10 +10,13 @@ from ternkit.commands._args import non_negative
 
 def register(sub) -> None:
     from ternkit.commands._args import fraction, non_negative
+    from ternkit.sim.dram import preset_names
 
     p = sub.add_parser("simulate", help="cycles and energy of a model on the ternary NPU vs MAC arrays")
     p.add_argument("model", help="built-in name, YAML spec or checkpoint")
     p.add_argument("--npu", default=None, help="NPU config YAML (default: ternkit/sim/configs/default.yaml)")
+    p.add_argument("--dram", default=None, choices=preset_names(),
+                   help="DRAM energy preset (pJ/bit with its source, ternkit/sim/dram.py); replaces the config's DRAM energy")
     p.add_argument("--tokens", type=non_negative, default=1, help="decode tokens (one-token kernels), default 1")
     p.add_argument("--prefill", type=non_negative, default=0, help="prompt tokens processed in one call, default 0")
     p.add_argument("--density", type=fraction, default=None,
@@ -44,6 +47,10 @@ def run(args) -> int:
 
         need_tools("yosys")
     cfg = load_npu_config(args.npu)
+    if args.dram:
+        from ternkit.sim.dram import with_dram_preset
+
+        cfg = cfg.with_(tech=with_dram_preset(cfg.tech, args.dram))
     model = load_model(args.model, with_params=args.density is None)
     report = simulate_model(model, cfg, tokens=args.tokens, prefill=args.prefill, density=args.density,
                             whole_step=not args.bitlinear_only, context=args.context, kv_bits=args.kv_bits,

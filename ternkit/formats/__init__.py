@@ -14,6 +14,8 @@ Two layout parameters of the kernel formats come from the kernel's tiling:
   loads the indices of `m_block` rows for one group with one load (table-lookup formats only).
 - `k_align`: K is padded with zero weights to a multiple of it (i2 and b3; the row stride in bytes is
   `round_up(K, k_align) / 4`, b3 `/ 5`).
+- `sign_unit` (tl2 only, with m_block > 1): 0 = each group's sign bytes follow its index bytes; 8 = groups
+  in units of 8 whose sign bits share one byte a row (see `tl2`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,14 @@ def get_format(name: str):
     return importlib.import_module(f"ternkit.formats.{key}")
 
 
-def pack(name: str, w_q: np.ndarray, scale=None, *, m_block: int = 1, k_align: int = 4) -> np.ndarray:
+def _layout(name: str, m_block: int, k_align: int, sign_unit: int) -> dict:
+    if sign_unit and name != "tl2":
+        raise TernkitError(f"{name}: sign_unit is a tl2 layout parameter, got sign_unit={sign_unit}")
+    return {"m_block": m_block, "k_align": k_align, **({"sign_unit": sign_unit} if sign_unit else {})}
+
+
+def pack(name: str, w_q: np.ndarray, scale=None, *, m_block: int = 1, k_align: int = 4,
+         sign_unit: int = 0) -> np.ndarray:
     """Pack a ternary matrix. `scale` (one number or [M, K/256]) is required by the ggml formats only."""
     fmt, name = get_format(name), name.lower()
     w_q = np.asarray(w_q)
@@ -48,10 +57,10 @@ def pack(name: str, w_q: np.ndarray, scale=None, *, m_block: int = 1, k_align: i
         if scale is None:
             raise ShapeError(f"{name}: stores fp16 block scales: pass scale= (one number or [M, K/256])")
         return fmt.pack(w_q, scale)
-    return fmt.pack(w_q, m_block=m_block, k_align=k_align)
+    return fmt.pack(w_q, **_layout(name, m_block, k_align, sign_unit))
 
 
-def unpack(name: str, packed: np.ndarray, M: int, K: int, *, m_block: int = 1, k_align: int = 4):
+def unpack(name: str, packed: np.ndarray, M: int, K: int, *, m_block: int = 1, k_align: int = 4, sign_unit: int = 0):
     """Exact inverse of `pack`: int8 [M, K] (ggml formats: `(w_q, scales float32 [M, K/256])`).
     A wrong length or a code no ternary weight packs to raises ShapeError."""
     fmt, name = get_format(name), name.lower()
@@ -60,7 +69,7 @@ def unpack(name: str, packed: np.ndarray, M: int, K: int, *, m_block: int = 1, k
         raise ShapeError(f"{name}: packed data must be a 1-D uint8 array, got {packed.dtype} {packed.shape}")
     if not (isinstance(M, (int, np.integer)) and isinstance(K, (int, np.integer)) and M > 0 and K > 0):
         raise ShapeError(f"{name}: M and K must be positive ints, got {M!r}, {K!r}")
-    kw = {} if name in GGML_FORMATS else {"m_block": m_block, "k_align": k_align}
+    kw = {} if name in GGML_FORMATS else _layout(name, m_block, k_align, sign_unit)
     want = fmt.nbytes(M, K, **kw)
     if packed.size != want:
         raise ShapeError(f"{name}: packed data has {packed.size} bytes but a {M}x{K} matrix needs {want}")

@@ -11,7 +11,7 @@ buffers:                           # on-chip SRAM: size, port width, banks (bits
   weight:     {kib: 256, width_bits: 256, banks: 4}
   activation: {kib: 64,  width_bits: 256, banks: 2}
   output:     {kib: 64,  width_bits: 256, banks: 2}
-dram: {gb_per_s: 25.6}             # optional preset: ddr3 | lpddr4 | hbm pJ/bit (ternkit/sim/dram.py)
+dram: {gb_per_s: 25.6}             # optional preset: ddr3 | lpddr4 | gddr5 | hbm | hbm2 pJ/bit (sim/dram.py)
 vector: {lanes: 64}                # BF16 vector unit: norms, softmax, attention, (de)quantize, LM head
 stream_decode_weights: false       # decode weights go DRAM -> select-unit registers, past the weight SRAM
 tech: {table: bitnet-7nm, overrides: {dram_pj_per_bit: 15.0}}
@@ -27,7 +27,7 @@ from typing import Any
 
 from ternkit.errors import ConfigError
 from ternkit.graph.config import _Reader as _GraphReader
-from ternkit.sim.dram import DRAM_PRESETS, preset_names
+from ternkit.sim.dram import DRAM_PRESETS, preset_names, with_dram_preset
 from ternkit.sim.tech import Tech, load_tech, tech_names
 from ternkit.yamlio import read_yaml
 
@@ -195,9 +195,7 @@ def config_from_dict(data: Any, source: str = "<dict>") -> NpuConfig:
     except ConfigError as exc:
         raise ConfigError(f"{source}: invalid NPU config: {exc}") from None
     if preset is not None:     # the preset's energy, named in the table's name and source
-        pj, cite = DRAM_PRESETS[preset]
-        tech = replace(tech, dram_pj_per_bit=pj, name=f"{tech.name} + {preset} DRAM",
-                       source=f"{tech.source} DRAM ({preset}, {pj} pJ/bit): {cite}.")
+        tech = with_dram_preset(tech, preset)
     return NpuConfig(tech=tech, **cfg)
 
 

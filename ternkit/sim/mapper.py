@@ -20,13 +20,21 @@ What must fit while a block runs: the chunk's activations (every m_tile of the b
 the partial sums (one m_tile's rows x n_tile tokens, or the whole m-block's when K is split into chunks:
 output-stationary blocks in the output buffer).
 
-Traffic: weights once or once an n-block, activations once or once an m-block, int32 outputs once. The
-lower bound (`dram_min`) moves every weight, activation and output exactly once.
+Traffic: weights once or once an n-block, activations once or once an m-block, int32 outputs once.
+
+Two lower bounds are reported next to the chosen mapping:
+- `dram_min`: every weight, activation and output moved exactly once (what unbounded buffers allow);
+- `dram_bound`: what any schedule must move with *these* buffers (`buffer_bound`), the red-blue pebble
+  argument of J.-W. Hong and H. T. Kung ("I/O complexity: the red-blue pebble game", STOC 1981) with the
+  Loomis-Whitney inequality as D. Irony, S. Toledo and A. Tiskin use it for matrix multiplication
+  ("Communication lower bounds for distributed-memory matrix multiplication", JPDC 2004). It is a bound,
+  not a schedule: the chosen mapping can be far above it without a better mapping existing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 from ternkit.sim.config import NpuConfig
 
@@ -41,6 +49,7 @@ class Mapping:
     a_dram: float
     o_dram: float
     dram_min: float     # every weight, activation and output once
+    dram_bound: float = 0.0   # what any schedule must move with these buffers (buffer_bound; choose_mapping sets it)
 
     @property
     def dram_bytes(self) -> float:
@@ -55,6 +64,19 @@ def _powers_of_two_times(unit: int, limit: int) -> list[int]:
     return out
 
 
+def _output_stationary_rows(M: int, N: int, psums: int) -> set[int]:
+    """m-block heights for K-split blocks whose m-block x token-tile partial sums fill the output buffer
+    (`psums` of them): for every token-block count j, the tallest block beside a ceil(N / j)-token tile,
+    evened out over the blocks M then needs. Weights then stream once a token block and activations once
+    an m-block, and these shapes balance the two."""
+    rows = set()
+    for nb in {-(-N // j) for j in range(1, N + 1)}:
+        tallest = min(M, psums // nb)
+        if tallest >= 1:
+            rows.add(-(-M // -(-M // tallest)))
+    return rows
+
+
 def candidates(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, acc_bits: int) -> list[Mapping]:
     """Every mapping of the search space that fits the buffers (the token block shrinks to fit; at
     least one token, so tiny buffers still map, re-streaming what does not fit)."""
@@ -66,7 +88,8 @@ def candidates(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, a
     # in a narrower tile, idling some columns, for fewer passes over the activations)
     resident_tiles = C * max(1, min(m_tiles, int(wbuf // (C * K * wbits))))
     resident_rows = max(1, min(M, int(wbuf // (K * wbits))))
-    m_blocks = sorted({*_powers_of_two_times(C, C * m_tiles), resident_tiles, resident_rows, C * m_tiles})
+    m_blocks = sorted({*_powers_of_two_times(C, C * m_tiles), resident_tiles, resident_rows, C * m_tiles,
+                       *_output_stationary_rows(M, N, int(obuf // acc_bits))})
     k_chunks = [K, *(k for k in _powers_of_two_times(I, K))]
     w_all, a_all = M * K * wbits <= wbuf, N * K * abits <= abuf
     out = []
@@ -89,8 +112,11 @@ def candidates(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, a
 
 def choose_mapping(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int,
                    acc_bits: int | None = None) -> Mapping:
-    """The mapping moving the fewest DRAM bytes; among equals the one with the fewest token blocks
-    (fewer weight loads into the select units), then the simplest (n-outer, no K split, small blocks)."""
+    """The mapping moving the fewest DRAM bytes; among equals the one with the fewest on-chip cycles (a
+    narrow m-block idles columns), then the fewest token blocks (fewer weight loads into the select
+    units), then the simplest (n-outer, no K split, small blocks)."""
+    from ternkit.sim.simulator import schedule_cycles      # simulator imports this module
+
     acc_bits = acc_bits or cfg.acc_bits
     w_total, a_total, o_total = M * K * wbits / 8, N * K * abits / 8, N * M * 4
     if cfg.dataflow == "output_stationary":        # accumulators in registers: one token at a time
@@ -98,7 +124,57 @@ def choose_mapping(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: in
         row_block = min(C, M) * K * wbits
         a_fits = N * K * abits <= cfg.act_buf.bytes * 8
         w = w_total * (1 if row_block <= cfg.weight_buf.bytes * 8 else N)
-        return Mapping(1, C, 0, "m-outer", w, a_total * (1 if a_fits else -(-M // C)), o_total,
+        best = Mapping(1, C, 0, "m-outer", w, a_total * (1 if a_fits else -(-M // C)), o_total,
                        w_total + a_total + o_total)
-    return min(candidates(cfg, M, K, N, wbits, abits, acc_bits),
-               key=lambda m: (m.dram_bytes, -(-N // m.n_tile), m.order != "n-outer", m.k_chunk != 0, m.m_block))
+    else:
+        best = min(candidates(cfg, M, K, N, wbits, abits, acc_bits),
+                   key=lambda m: (m.dram_bytes, schedule_cycles(cfg, M, K, N, wbits, abits, m.n_tile, m.m_block)[0],
+                                  -(-N // m.n_tile), m.order != "n-outer", m.k_chunk != 0, m.m_block))
+    return replace(best, dram_bound=buffer_bound(cfg, M, K, N, wbits, abits, acc_bits))
+
+
+def _water_fill(bases: list[float], budget: float) -> list[float]:
+    """The split of `budget` over `bases` that maximises the product of (base + share): raise the smallest
+    to a common level."""
+    order = sorted(bases)
+    level = order[0] + budget
+    for i in range(1, len(order)):
+        if level <= order[i]:
+            break
+        level = (sum(order[: i + 1]) + budget) / (i + 1)
+    return [max(b, level) for b in bases]
+
+
+def buffer_bound(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, acc_bits: int | None = None) -> float:
+    """A lower bound on the DRAM bytes of any schedule of the [M, K] x N kernel on `cfg`'s on-chip storage,
+    never below `dram_min`.
+
+    The array keeps each operand in its own buffer (weights, activations, partial sums). Cut the schedule
+    into segments of T bits of DRAM traffic each. Within a segment the weights it uses
+    were in the weight storage at its start or were read in it (at most Sw + tw bits), likewise the
+    activations (Sa + ta); the partial sums it touches were live at its start or its end or crossed the
+    DRAM interface (2 So + to bits, at acc_bits each, outputs being wider). Each storage pool counts every
+    register of the array as well (the select units' weight registers, the pipeline and the accumulators),
+    so the bound stays valid whatever they hold. By Loomis-Whitney a segment then computes at most
+    sqrt(|W| |A| |O|) of the M K N products (and at most |W| N, |A| M, |O| K), which is largest when
+    tw + ta + to = T is split to equalise the three pools. So at least MNK / P(T) segments, all but the
+    last moving T bits: traffic >= T (MNK / P(T) - 1) for every T; we take the best T of a
+    geometric grid (any T gives a valid bound)."""
+    from ternkit.sim.simulator import ARITHS, stage_bits      # simulator imports this module
+
+    acc_bits = acc_bits or cfg.acc_bits
+    C, I = cfg.columns, cfg.inputs
+    # the widest the array's registers can be (any arithmetic): more storage only weakens the bound
+    regs = C * (max(stage_bits(cfg, a) for a in ARITHS) + 32) + 2 * C * I * max(wbits, cfg.weight_bits)
+    sw, sa = cfg.weight_buf.bytes * 8 + regs, cfg.act_buf.bytes * 8 + regs
+    so = 2 * (cfg.out_buf.bytes * 8 + regs)
+    products = M * K * N
+    dram_min = (M * K * wbits + N * K * abits) / 8 + N * M * 4
+    best = 0.0
+    for i in range(241):
+        T = (sw + sa + so) * 2 ** (i / 20 - 6)           # 1/64 to 4096 times the storage
+        xw, xa, xo = _water_fill([sw, sa, so], T)
+        cube = math.sqrt(xw * xa * xo / (wbits * abits * acc_bits))
+        per_segment = min(cube, (sw + T) / wbits * N, (sa + T) / abits * M, (so + T) / acc_bits * K)
+        best = max(best, T * (products / per_segment - 1))
+    return max(dram_min, best / 8)

@@ -58,6 +58,7 @@ class SimReport:
     fmax_ghz: float | None = None                  # the clock the synthesized column's longest path allows
     head: Part | None = None                       # a ternary LM head on the array (not among the BitLinears)
     mappings: dict = field(default_factory=dict)   # (M, K, N) -> the mapper's choice for the ternary array
+    dram_bound_bytes: float = 0.0                  # the BitLinears' buffer-aware DRAM lower bound (mapper.buffer_bound)
 
     # whole step: the BitLinears (per architecture) plus the vector-unit components (the same for all);
     # static energy only for the ternary array (the MAC arrays' is left out: savings stay conservative)
@@ -159,6 +160,7 @@ def simulate_model(model, config: NpuConfig | str | None = None, *, tokens: int 
     zeros = weights = 0
     counted: set[str] = set()    # zero statistics once a weight, not once a workload
     mappings: dict[tuple[int, int, int], Mapping] = {}
+    dram_bound = 0.0
     cache: dict[tuple, dict[str, Events]] = {}
     # decode (one-token kernels, `tokens` calls) and prefill (one `prefill`-token call) are lowered apart,
     # so equal token counts (--tokens 10 --prefill 1) still give 10 + 1 steps
@@ -178,6 +180,7 @@ def simulate_model(model, config: NpuConfig | str | None = None, *, tokens: int 
                                                    density=dens, arith=a) for a in ARITHS}
                     mappings.setdefault((spec.M, spec.K, spec.N),
                                         choose_mapping(cfg, spec.M, spec.K, spec.N, cfg.weight_bits, 8))
+                dram_bound += mappings[(spec.M, spec.K, spec.N)].dram_bound * calls
                 part = layers.setdefault(_layer_of(node), Part(_layer_of(node)))
                 for a, ev in cache[key].items():
                     scaled = ev.scaled(calls)
@@ -187,7 +190,7 @@ def simulate_model(model, config: NpuConfig | str | None = None, *, tokens: int 
                 total.macs += spec.M * spec.K * spec.N * calls
     zero_fraction = zeros / weights if exact and weights else 1 - dens
     report = SimReport(model.name, cfg, tokens, prefill, list(layers.values()), total, zero_fraction, exact,
-                       mappings=mappings)
+                       mappings=mappings, dram_bound_bytes=dram_bound)
     if whole_step:
         _add_step(report, model, cfg, dens, context, kv_bits, lm_head)
     if area:
