@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from ternkit.codegen.plan import Plan
 from ternkit.codegen.target import Target
-from ternkit.errors import TernkitError
+from ternkit.errors import ConfigError, TernkitError
 from ternkit.outputs import write_file
+from ternkit.schema import Section, checked, section, validate
 from ternkit.toolchain import cpu
 
 FILENAME = "tuning.yaml"
@@ -35,6 +37,23 @@ def machine_name() -> str:
     return cpu.model_name()
 
 
+_SHAPE = "expected a mapping 'targets: {target: {kernel: {key: value}}}'"
+
+
+def _targets(v: Any) -> dict:
+    if v is None:
+        return {}
+    if not isinstance(v, dict) or not all(isinstance(kernels, dict) for kernels in v.values()):
+        raise ValueError(_SHAPE)
+    return v
+
+
+@section
+class TuningFile(Section):
+    open_keys = True                  # `machine:` and notes are for the reader
+    targets: checked(_targets, dict) = dataclasses.field(default_factory=dict)
+
+
 def load(path: Path) -> Tuning:
     path = Path(path)
     try:
@@ -43,10 +62,9 @@ def load(path: Path) -> Tuning:
         raise TernkitError(f"cannot read tuning file {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise TernkitError(f"{path} is not valid YAML: {exc}") from None
-    targets = data.get("targets", {}) if isinstance(data, dict) else None
-    if not isinstance(targets, dict) or not all(isinstance(v, dict) for v in targets.values()):
-        raise TernkitError(f"{path}: expected a mapping 'targets: {{target: {{kernel: {{key: value}}}}}}'")
-    return targets
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: {_SHAPE}")
+    return validate(TuningFile, data, f"{path}: ").targets
 
 
 def save(path: Path, tuning: Tuning) -> None:

@@ -1,4 +1,5 @@
-"""The NPU architecture description (YAML), validated field by field with paths in the messages.
+"""The NPU architecture description (YAML): a pydantic schema whose fields carry the defaults, checked
+field by field with paths in the messages.
 
 ```yaml
 name: default
@@ -20,13 +21,17 @@ tech: {table: bitnet-7nm, overrides: {dram_pj_per_bit: 15.0}}
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationInfo, field_validator
+
 from ternkit.errors import ConfigError
-from ternkit.graph.config import _Reader as _GraphReader
+from ternkit.schema import (Bool, PositiveInt, PositiveNumber, Section, checked, one_of, problem, problems, section,
+                            validate)
 from ternkit.sim.dram import DRAM_PRESETS, preset_names, with_dram_preset
 from ternkit.sim.tech import Tech, load_tech, tech_names
 from ternkit.yamlio import read_yaml
@@ -37,11 +42,65 @@ MAX_INPUTS = 1 << 16          # select units a column: beyond any published arra
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 
 
-@dataclass(frozen=True)
-class Buffer:
-    kib: float
-    width_bits: int
-    banks: int
+def root_bits(inputs: int) -> int:
+    """Width of the adder-tree root: 9-bit (negated int8) inputs summed over `inputs` lanes."""
+    return 9 + max(inputs - 1, 0).bit_length()
+
+
+def _power_of(n: int, base: int) -> bool:
+    while n > 1 and n % base == 0:
+        n //= base
+    return n == 1
+
+
+@section
+class Array(Section):
+    """Fields in the order their checks need them: each relation is checked once the fields it relates are valid."""
+
+    columns: PositiveInt = 64          # processing columns: output rows computed in parallel
+    fan_in: PositiveInt = 4            # adder-tree node fan-in (inputs = fan_in ** levels)
+    inputs: PositiveInt = 64           # ternary select units per column: K entries a cycle
+    acc_bits: PositiveInt = 24         # accumulator width (saturating)
+    zero_gating: Bool = True           # a zero weight costs no add
+    levels_per_stage: PositiveInt = 1  # adder-tree levels between pipeline registers (the root is always registered)
+
+    @field_validator("fan_in")
+    @classmethod
+    def _binary_tree_nodes(cls, fan_in: int) -> int:
+        if fan_in < 2 or fan_in & (fan_in - 1):
+            raise problem("", f"must be a power of two >= 2, got {fan_in}")
+        return fan_in
+
+    @field_validator("inputs")
+    @classmethod
+    def _complete_tree(cls, inputs: int, info: ValidationInfo) -> int:
+        found, fan_in = [], info.data.get("fan_in")
+        if fan_in and (inputs < fan_in or not _power_of(inputs, fan_in)):
+            found.append(("", f"must be a power of fan_in ({fan_in}), at least fan_in, so the adder tree is "
+                              f"complete, got {inputs}"))
+        if inputs > MAX_INPUTS:
+            found.append(("", f"must be at most {MAX_INPUTS} select units a column, got {inputs}"))
+        if found:
+            raise problems(*found)
+        return inputs
+
+    @field_validator("acc_bits")
+    @classmethod
+    def _holds_the_root(cls, acc_bits: int, info: ValidationInfo) -> int:
+        inputs = info.data.get("inputs")
+        if not 2 <= acc_bits <= 32:
+            raise problem("", f"must be in [2, 32], got {acc_bits}")
+        if inputs and acc_bits < root_bits(inputs):
+            raise problem("", f"must be at least the adder-tree root width {root_bits(inputs)} bits "
+                              f"(9-bit inputs + log2({inputs})), got {acc_bits}")
+        return acc_bits
+
+
+@section
+class Buffer(Section):
+    kib: PositiveNumber
+    width_bits: PositiveInt
+    banks: PositiveInt
 
     @property
     def bits_per_cycle(self) -> int:
@@ -52,15 +111,87 @@ class Buffer:
         return self.kib * 1024
 
 
+@section
+class Buffers(Section):
+    weight: Buffer = Buffer(256, 256, 4)
+    activation: Buffer = Buffer(64, 256, 2)
+    output: Buffer = Buffer(64, 256, 2)
+
+
+def _preset(v: Any) -> str | None:
+    if v is not None and v not in DRAM_PRESETS:
+        raise ValueError(f"must be one of {', '.join(preset_names())}, got {v!r}")
+    return v
+
+
+@section
+class Dram(Section):
+    gb_per_s: PositiveNumber = 25.6
+    preset: checked(_preset) = None     # its pJ/bit replace the technology table's dram_pj_per_bit
+
+
+@section
+class Vector(Section):
+    lanes: PositiveInt = 64            # vector-unit operations a cycle (a MAC is one)
+
+
+def _table(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"must be one of {', '.join(tech_names())} or a path, got {v!r}")
+    return v
+
+
+def _overrides(v: Any) -> dict:
+    """A mapping of technology fields (checked by `load_tech`, which knows the table)."""
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise ValueError("must be a mapping")
+    return v
+
+
+@section
+class TechChoice(Section):
+    table: checked(_table, str) = "bitnet-7nm"
+    overrides: checked(_overrides, dict) = dataclasses.field(default_factory=dict)
+
+
+@section
+class NpuSpec(Section):
+    """The YAML file, section by section (fields a check relates come first)."""
+
+    name: checked(str, str)
+    clock_ghz: PositiveNumber = 1.0
+    array: Array = Array()
+    dataflow: one_of(*DATAFLOWS) = "weight_stationary"
+    double_buffering: Bool = True
+    weight_bits: one_of(2, 8, 16) = 2
+    buffers: Buffers = Buffers()
+    tech: TechChoice = TechChoice()
+    dram: Dram = Dram()                  # after tech: a preset conflicts with a dram_pj_per_bit override
+    vector: Vector = Vector()
+    stream_decode_weights: Bool = False  # decode weights go DRAM -> select-unit registers, past the weight SRAM
+
+    @field_validator("dram")
+    @classmethod
+    def _one_dram_energy(cls, dram: Dram, info: ValidationInfo) -> Dram:
+        tech = info.data.get("tech")
+        if tech and dram.preset is not None and "dram_pj_per_bit" in tech.overrides:
+            raise problem("preset", "conflicts with tech.overrides.dram_pj_per_bit: set one of them")
+        return dram
+
+
 @dataclass(frozen=True)
 class NpuConfig:
+    """What the simulator reads: the spec flattened, with the technology table loaded."""
+
     name: str
     clock_ghz: float
-    columns: int          # processing columns: output rows computed in parallel
-    inputs: int           # ternary select units per column: K entries a cycle
-    fan_in: int           # adder-tree node fan-in (inputs = fan_in ** levels)
-    acc_bits: int         # accumulator width (saturating)
-    zero_gating: bool     # a zero weight costs no add
+    columns: int
+    inputs: int
+    fan_in: int
+    acc_bits: int
+    zero_gating: bool
     dataflow: str
     double_buffering: bool
     weight_bits: int
@@ -69,9 +200,19 @@ class NpuConfig:
     out_buf: Buffer
     dram_gb_per_s: float
     tech: Tech
-    vector_lanes: int = 64             # vector-unit operations a cycle (a MAC is one)
-    stream_decode_weights: bool = False
-    levels_per_stage: int = 1          # adder-tree levels between pipeline registers (the root is always registered)
+    vector_lanes: int
+    stream_decode_weights: bool
+    levels_per_stage: int
+
+    @classmethod
+    def from_spec(cls, spec: NpuSpec, tech: Tech) -> "NpuConfig":
+        a = spec.array
+        return cls(name=spec.name, clock_ghz=spec.clock_ghz, columns=a.columns, inputs=a.inputs, fan_in=a.fan_in,
+                   acc_bits=a.acc_bits, zero_gating=a.zero_gating, dataflow=spec.dataflow,
+                   double_buffering=spec.double_buffering, weight_bits=spec.weight_bits,
+                   weight_buf=spec.buffers.weight, act_buf=spec.buffers.activation, out_buf=spec.buffers.output,
+                   dram_gb_per_s=spec.dram.gb_per_s, tech=tech, vector_lanes=spec.vector.lanes,
+                   stream_decode_weights=spec.stream_decode_weights, levels_per_stage=a.levels_per_stage)
 
     @property
     def levels(self) -> int:
@@ -107,102 +248,19 @@ class NpuConfig:
         return replace(self, **changes)
 
 
-class _Reader(_GraphReader):
-    """The graph config reader, but numbers must also be finite (NaN or inf would give silent zero or
-    infinite energies)."""
-
-    def pos_float(self, d: dict, key: str, path: str, default: float) -> float:
-        v = d.get(key, default)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isfinite(v):
-            self.fail(f"{path}.{key}" if path else key, f"must be a finite positive number, got {v!r}")
-            return default
-        return super().pos_float(d, key, path, default)
-
-
-def root_bits(inputs: int) -> int:
-    """Width of the adder-tree root: 9-bit (negated int8) inputs summed over `inputs` lanes."""
-    return 9 + max(inputs - 1, 0).bit_length()
-
-
-def _power_of(n: int, base: int) -> bool:
-    while n > 1 and n % base == 0:
-        n //= base
-    return n == 1
-
-
 def config_from_dict(data: Any, source: str = "<dict>") -> NpuConfig:
-    r = _Reader()
-    top = {"name", "clock_ghz", "array", "dataflow", "double_buffering", "weight_bits", "buffers", "dram", "tech",
-           "vector", "stream_decode_weights"}
-    d = r.mapping(data, "", top)
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{source}: the NPU config must be a YAML mapping")
-    arr = r.mapping(d.get("array"), "array", {"columns", "inputs", "fan_in", "acc_bits", "zero_gating",
-                                              "levels_per_stage"})
-    columns = r.pos_int(arr, "columns", "array", 64)
-    inputs = r.pos_int(arr, "inputs", "array", 64)
-    fan_in = r.pos_int(arr, "fan_in", "array", 4)
-    if fan_in and (fan_in < 2 or fan_in & (fan_in - 1)):
-        r.fail("array.fan_in", f"must be a power of two >= 2, got {fan_in}")
-        fan_in = None
-    if fan_in and inputs and (inputs < fan_in or not _power_of(inputs, fan_in)):
-        r.fail("array.inputs", f"must be a power of fan_in ({fan_in}), at least fan_in, so the adder tree is "
-                               f"complete, got {inputs}")
-    if inputs and inputs > MAX_INPUTS:
-        r.fail("array.inputs", f"must be at most {MAX_INPUTS} select units a column, got {inputs}")
-    acc_bits = r.pos_int(arr, "acc_bits", "array", 24)
-    if acc_bits and not 2 <= acc_bits <= 32:
-        r.fail("array.acc_bits", f"must be in [2, 32], got {acc_bits}")
-    elif acc_bits and inputs and inputs <= MAX_INPUTS and acc_bits < root_bits(inputs):
-        r.fail("array.acc_bits", f"must be at least the adder-tree root width {root_bits(inputs)} bits "
-                                 f"(9-bit inputs + log2({inputs})), got {acc_bits}")
-    bufs = r.mapping(d.get("buffers"), "buffers", {"weight", "activation", "output"})
-    defaults = {"weight": (256, 256, 4), "activation": (64, 256, 2), "output": (64, 256, 2)}
-    made = {}
-    for key, (kib, width, banks) in defaults.items():
-        b = r.mapping(bufs.get(key), f"buffers.{key}", {"kib", "width_bits", "banks"})
-        made[key] = Buffer(r.pos_float(b, "kib", f"buffers.{key}", kib), r.pos_int(b, "width_bits", f"buffers.{key}", width),
-                           r.pos_int(b, "banks", f"buffers.{key}", banks))
-    dram = r.mapping(d.get("dram"), "dram", {"gb_per_s", "preset"})
-    tech_d = r.mapping(d.get("tech"), "tech", {"table", "overrides"})
-    overrides = r.mapping(tech_d.get("overrides"), "tech.overrides", set(_tech_fields()))
-    preset = dram.get("preset")
-    if preset is not None and preset not in DRAM_PRESETS:
-        r.fail("dram.preset", f"must be one of {', '.join(preset_names())}, got {preset!r}")
-        preset = None
-    elif preset is not None and "dram_pj_per_bit" in overrides:
-        r.fail("dram.preset", "conflicts with tech.overrides.dram_pj_per_bit: set one of them")
-    cfg = dict(
-        name=str(d.get("name", Path(source).stem)), clock_ghz=r.pos_float(d, "clock_ghz", "", 1.0),
-        columns=columns, inputs=inputs, fan_in=fan_in, acc_bits=acc_bits,
-        zero_gating=r.boolean(arr, "zero_gating", "array", True),
-        dataflow=r.choice(d, "dataflow", "", DATAFLOWS, "weight_stationary"),
-        double_buffering=r.boolean(d, "double_buffering", "", True),
-        weight_bits=r.choice(d, "weight_bits", "", (2, 8, 16), 2),
-        weight_buf=made["weight"], act_buf=made["activation"], out_buf=made["output"],
-        dram_gb_per_s=r.pos_float(dram, "gb_per_s", "dram", 25.6),
-        vector_lanes=r.pos_int(r.mapping(d.get("vector"), "vector", {"lanes"}), "lanes", "vector", 64),
-        stream_decode_weights=r.boolean(d, "stream_decode_weights", "", False),
-        levels_per_stage=r.pos_int(arr, "levels_per_stage", "array", 1),
-    )
-    table = tech_d.get("table", "bitnet-7nm")
-    if not isinstance(table, str):
-        r.fail("tech.table", f"must be one of {', '.join(tech_names())} or a path, got {table!r}")
-    if r.errors:
-        raise ConfigError(f"{source}: invalid NPU config: " + "; ".join(r.errors))
+    heading = f"{source}: invalid NPU config: "
+    spec = validate(NpuSpec, {"name": Path(source).stem, **(data or {})}, heading)
     try:
-        tech = load_tech(table, overrides, "tech")
+        tech = load_tech(spec.tech.table, spec.tech.overrides, "tech")
     except ConfigError as exc:
-        raise ConfigError(f"{source}: invalid NPU config: {exc}") from None
+        raise ConfigError(f"{heading}{exc}") from None
+    preset = spec.dram.preset
     if preset is not None:     # the preset's energy, named in the table's name and source
         tech = with_dram_preset(tech, preset)
-    return NpuConfig(tech=tech, **cfg)
-
-
-def _tech_fields() -> list[str]:
-    from dataclasses import fields
-
-    return [f.name for f in fields(Tech) if f.name not in ("name", "source", "assumptions")]
+    return NpuConfig.from_spec(spec, tech)
 
 
 def load_npu_config(path: str | Path | None = None) -> NpuConfig:

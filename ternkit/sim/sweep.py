@@ -9,8 +9,10 @@ import functools
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ternkit.errors import ConfigError
+from ternkit.schema import Section, checked, problem, section, validate
 from ternkit.sim.config import DEFAULT_CONFIG, config_from_dict
 from ternkit.yamlio import read_yaml
 
@@ -35,22 +37,37 @@ class Point:
     error: str = ""
 
 
+def _grid(v: Any) -> dict:
+    if not isinstance(v, dict) or not v:
+        raise ValueError("a sweep grid needs `grid:` mapping dotted config paths to lists of values")
+    bad = [key for key, values in v.items() if not isinstance(values, list) or not values]
+    if bad:
+        raise problem(str(bad[0]), "must be a non-empty list of values")
+    return v
+
+
+def _base(v: Any) -> str | None:
+    if v is not None and (not isinstance(v, str) or not v):
+        raise ValueError(f"must be the path of an NPU config, got {v!r}")
+    return v
+
+
+@section
+class SweepGrid(Section):
+    grid: checked(_grid, dict)      # {dotted.config.path: [values]}
+    base: checked(_base) = None     # NPU config path, relative to the grid file; None: the default config
+
+
 def load_grid(path: str | Path | None) -> tuple[dict, dict]:
     """(base config dict, {dotted.path: [values]}) from a grid YAML (`base:` config path, `grid:`)."""
     if path is None:
         return read_yaml(DEFAULT_CONFIG, "NPU config"), DEFAULT_GRID
     data = read_yaml(path, "sweep grid")
-    if not isinstance(data, dict) or not isinstance(data.get("grid"), dict) or not data["grid"]:
+    if not isinstance(data, dict):
         raise ConfigError(f"{path}: a sweep grid needs `grid:` mapping dotted config paths to lists of values")
-    bad = [k for k in data if k not in ("base", "grid")]
-    if bad:
-        raise ConfigError(f"{path}: unknown field {bad[0]!r} (expected base, grid)")
-    base_path = data.get("base")
-    base = read_yaml(Path(path).parent / base_path if base_path else DEFAULT_CONFIG, "NPU config")
-    for key, values in data["grid"].items():
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"{path}: grid.{key}: must be a non-empty list of values")
-    return base, data["grid"]
+    spec = validate(SweepGrid, data, f"{path}: ")
+    base = read_yaml(Path(path).parent / spec.base if spec.base else DEFAULT_CONFIG, "NPU config")
+    return base, spec.grid
 
 
 def apply(base: dict, settings) -> dict:

@@ -3,37 +3,80 @@ with per-field overrides from the NPU config. Each table cites its source and st
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from ternkit.errors import ConfigError
+from ternkit.schema import MISSING, Section, check, checked, section
 from ternkit.yamlio import read_yaml
 
 TECH_DIR = Path(__file__).parent / "tech"
 
 
-@dataclass(frozen=True)
-class Tech:
-    name: str
-    source: str
-    assumptions: str
-    int_add_pj: dict           # bits -> pJ, interpolated linearly in bits
-    int_mult_pj: dict
-    fp16_add_pj: float
-    fp16_mult_pj: float
-    fp32_add_pj: float
-    fp32_mult_pj: float
-    mux_pj_per_bit: float
-    reg_pj_per_bit: float
-    sram_pj_per_bit: dict      # KiB -> pJ per bit, interpolated in log2(size)
-    dram_pj_per_bit: float
+def _number(x, positive: bool = False) -> bool:
+    ok = isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    return ok and (x > 0 if positive else x >= 0)
+
+
+def _present(v: Any) -> Any:
+    if v is MISSING:
+        raise ValueError("missing")
+    return v
+
+
+def _energy(v: Any) -> float:
+    if not _number(_present(v)):
+        raise ValueError(f"energies must be finite non-negative numbers, got {v!r}")
+    return v
+
+
+def _fraction(v: Any) -> float:
+    if _energy(v) > 1:
+        raise ValueError(f"is a fraction of the macro area, at most 1, got {v!r}")
+    return v
+
+
+def _table(v: Any) -> dict:
+    """Positive sizes (bits or KiB) to finite non-negative energies."""
+    if not isinstance(_present(v), dict) or not v:
+        raise ValueError(f"must be a mapping of sizes to energies (e.g. {{8: 0.03, 32: 0.1}}), got {v!r}")
+    if not all(_number(size, positive=True) for size in v):
+        raise ValueError(f"sizes must be finite positive numbers, got {list(v)!r}")
+    if not all(_number(e) for e in v.values()):
+        raise ValueError(f"energies must be finite non-negative numbers, got {v!r}")
+    return v
+
+
+Citation = checked(_present, str)
+Energy = checked(_energy, float)
+Table = checked(_table, dict)
+
+
+@section
+class Tech(Section):
+    open_keys = True           # a table file may carry notes of its own
+
+    name: Citation
+    source: Citation
+    assumptions: Citation
+    int_add_pj: Table          # bits -> pJ, interpolated linearly in bits
+    int_mult_pj: Table
+    fp16_add_pj: Energy
+    fp16_mult_pj: Energy
+    fp32_add_pj: Energy
+    fp32_mult_pj: Energy
+    mux_pj_per_bit: Energy
+    reg_pj_per_bit: Energy
+    sram_pj_per_bit: Table     # KiB -> pJ per bit, interpolated in log2(size)
+    dram_pj_per_bit: Energy
     # area, leakage and timing (ternkit.sim.area): optional in user tables, required for area reports
-    logic_mtr_per_mm2: float = 0.0      # million transistors a mm2 of standard-cell logic
-    sram_um2_per_bit: float = 0.0       # SRAM bitcell area
-    sram_array_efficiency: float = 0.0  # bitcell area / macro area (periphery, sense amps, decoders)
-    leakage_mw_per_mm2: float = 0.0     # static power a mm2
-    gate_delay_ps: float = 0.0          # delay of one generic gate level on a synthesized path
+    logic_mtr_per_mm2: Energy = 0.0      # million transistors a mm2 of standard-cell logic
+    sram_um2_per_bit: Energy = 0.0       # SRAM bitcell area
+    sram_array_efficiency: checked(_fraction, float) = 0.0  # bitcell area / macro area (periphery, sense amps, decoders)
+    leakage_mw_per_mm2: Energy = 0.0     # static power a mm2
+    gate_delay_ps: Energy = 0.0          # delay of one generic gate level on a synthesized path
 
     def int_add(self, bits: float) -> float:
         return _interp(self.int_add_pj, bits)
@@ -59,30 +102,11 @@ def _interp(table: dict, x: float) -> float:
 
 
 TEXT_FIELDS = ("name", "source", "assumptions")
-OPTIONAL_FIELDS = ("logic_mtr_per_mm2", "sram_um2_per_bit", "sram_array_efficiency", "leakage_mw_per_mm2",
-                   "gate_delay_ps")
-TABLE_FIELDS = ("int_add_pj", "int_mult_pj", "sram_pj_per_bit")     # {bits or KiB: pJ}
 
 
-def _number(x, positive: bool = False) -> bool:
-    ok = isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-    return ok and (x > 0 if positive else x >= 0)
-
-
-def _bad_value(field: str, v) -> str:
-    """Why a table or override value is unusable ('' when fine): tables map positive sizes to finite
-    non-negative energies, the rest are finite non-negative energies."""
-    if field in TABLE_FIELDS:
-        if not isinstance(v, dict) or not v:
-            return f"must be a mapping of sizes to energies (e.g. {{8: 0.03, 32: 0.1}}), got {v!r}"
-        if not all(_number(size, positive=True) for size in v):
-            return f"sizes must be finite positive numbers, got {list(v)!r}"
-        if not all(_number(e) for e in v.values()):
-            return f"energies must be finite non-negative numbers, got {v!r}"
-        return ""
-    if field == "sram_array_efficiency" and _number(v) and v > 1:
-        return f"is a fraction of the macro area, at most 1, got {v!r}"
-    return "" if _number(v) else f"energies must be finite non-negative numbers, got {v!r}"
+def overridable() -> list[str]:
+    """The fields an NPU config may override: the numbers, not the table's name and citations."""
+    return sorted(f.name for f in dataclasses.fields(Tech) if f.name not in TEXT_FIELDS)
 
 
 def tech_names() -> list[str]:
@@ -99,21 +123,17 @@ def load_tech(name_or_path: str, overrides: dict | None = None, where: str = "te
     data = read_yaml(path, "technology table")
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{path}: a technology table must be a YAML mapping of field: value")
-    names = {f.name for f in fields(Tech)}
-    merged = {**(data or {}), **(overrides or {})}
-    errors = [f"{where}.overrides.{k}: unknown field (expected one of: {', '.join(sorted(names - set(TEXT_FIELDS)))})"
-              for k in (overrides or {}) if k not in names]
-    errors += [f"{path}: missing {k}" for k in sorted(names - set(merged) - set(OPTIONAL_FIELDS))]
-    if errors:
-        raise ConfigError("; ".join(errors))
-    for k, v in merged.items():
-        if k not in TEXT_FIELDS:
-            problem = _bad_value(k, v)
-            if problem:
-                errors.append(f"{where}.overrides.{k}: {problem}" if k in (overrides or {}) else f"{path}: {k}: {problem}")
-    if errors:
-        raise ConfigError("; ".join(errors))
-    tech = Tech(**{k: merged[k] for k in names if k in merged})
+    overrides = overrides or {}
+    unknown = [k for k in overrides if k not in overridable()]
+    if unknown:
+        raise ConfigError("; ".join(f"{where}.overrides.{k}: unknown field (expected one of: "
+                                    f"{', '.join(overridable())})" for k in unknown))
+    tech, found = check(Tech, {**(data or {}), **overrides})
+    if found:   # a bad value is named where it came from: the override, or the table file
+        raise ConfigError("; ".join(
+            f"{path}: missing {k}" if msg == "missing"
+            else f"{where}.overrides.{k}: {msg}" if k in overrides else f"{path}: {k}: {msg}"
+            for k, msg in found))
     if overrides:
-        tech = replace(tech, name=f"{tech.name} (overridden: {', '.join(sorted(overrides))})")
+        tech = dataclasses.replace(tech, name=f"{tech.name} (overridden: {', '.join(sorted(overrides))})")
     return tech

@@ -12,21 +12,28 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+from ternkit.schema import NonNegativeInt, Section, number, one_of, section
 
 SCHEDULES = ("cosine", "constant", "two_stage")
 
 
-@dataclass(frozen=True)
-class Schedule:
-    kind: str = "cosine"
-    lr: float = 3e-3
-    warmup: int = 0
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.1
-    stage1_fraction: float = 0.5
-    stage1_end_ratio: float = 8 / 15  # 2B4T: 1.5e-3 -> 8e-4 in stage 1
-    stage2_ratio: float = 1 / 3  # 2B4T: stage 2 starts at 5e-4
+@section
+class ScheduleSpec(Section):
+    """The `schedule:` section of a training config (the rates come from `optimizer:`)."""
+
+    kind: one_of(*SCHEDULES) = "cosine"
+    warmup: NonNegativeInt = 0
+    min_lr_ratio: number(hi=1.0) = 0.1
+    stage1_fraction: number(lo_ok=False, hi=1.0) = 0.5
+    stage1_end_ratio: number(hi=1.0) = 8 / 15  # 2B4T: 1.5e-3 -> 8e-4 in stage 1
+    stage2_ratio: number(hi=1.0) = 1 / 3  # 2B4T: stage 2 starts at 5e-4
+
+
+@section(kw_only=True)
+class Schedule(ScheduleSpec):
+    lr: float
+    weight_decay: float
 
     def _cos(self, frac: float, hi: float, lo: float) -> float:
         frac = min(max(frac, 0.0), 1.0)
