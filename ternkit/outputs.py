@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from ternkit.errors import TernkitError
 
@@ -54,7 +56,7 @@ def record(path: Path) -> None:
 
 
 def _write_manifest(folder: Path, names: set[str]) -> None:
-    _write_atomic(folder / MANIFEST, (_HEADER + "".join(f"{n}\n" for n in sorted(names))).encode())
+    write_atomic(folder / MANIFEST, (_HEADER + "".join(f"{n}\n" for n in sorted(names))).encode())
 
 
 def _protected(path: Path) -> str | None:
@@ -103,20 +105,31 @@ def write_file(path: str | Path, content: str | bytes, flag: str = "output") -> 
     path = check_file(path, flag)
     path.parent.mkdir(parents=True, exist_ok=True)
     record(path)
-    _write_atomic(path, content.encode() if isinstance(content, str) else content)
+    write_atomic(path, content.encode() if isinstance(content, str) else content)
     return path
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+@contextmanager
+def atomic_path(path: str | Path, mode: int = 0o644) -> Iterator[Path]:
+    """A fresh temporary name beside `path` for the block to write; renamed onto `path` when the block
+    succeeds, removed when it fails. The one way ternkit replaces a file (outputs, checkpoints, caches):
+    readers and concurrent writers see the old file or the whole new one, never a part."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
+        yield Path(tmp)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """`data` as the whole content of `path`, through `atomic_path` (no manifest check: see write_file)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
 
 
 def check_folder(out: str | Path, force: bool, flag: str = "-o") -> Path:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from ternkit.blas import single_threaded_blas
 from ternkit.graph import load_model
 from ternkit.runtime import throughput
-from ternkit.runtime.blas import single_threaded_blas
 
 
 def blas_threads() -> set[int]:

@@ -11,7 +11,7 @@ from ternkit.graph import ModelConfig, build_graph, config_from_dict, init_param
 from ternkit.graph.importers.gguf import I2_S, load_gguf
 from ternkit.reference import forward, quantize_weights
 from ternkit.reference.quant import bitlinear_q, quantize_activations
-from ternkit.runtime.model import check_exact, lower_model
+from ternkit.runtime.lowered import check_exact, lower_model
 
 BL = {"attn.q_proj": "attn_q", "attn.k_proj": "attn_k", "attn.v_proj": "attn_v", "attn.o_proj": "attn_output",
       "ffn.gate_proj": "ffn_gate", "ffn.up_proj": "ffn_up", "ffn.down_proj": "ffn_down"}

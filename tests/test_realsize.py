@@ -15,9 +15,9 @@ from ternkit.cli import main
 from ternkit.codegen.targets import best_native_target
 from ternkit.graph import build_graph, config_from_dict, load_model
 from ternkit.graph.random_weights import FLOAT_RANDOM_MAX_PARAMS, packed_random_params, random_i2
-from ternkit.reference.model import forward, greedy_generate
+from ternkit.reference.forward import forward, greedy_generate
 from ternkit.runtime import speed
-from ternkit.runtime.model import lower_model
+from ternkit.runtime.lowered import lower_model
 
 needs_cc = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler")
 
@@ -114,7 +114,7 @@ def test_2b4t_runs_end_to_end_in_c(capsys):
 
 
 def test_compiled_float16_widening_is_numpys_and_keeps_the_logits_identical():
-    from ternkit.reference.model import lm_head
+    from ternkit.reference.forward import lm_head
     from ternkit.runtime.widen import widen_f16
 
     every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)

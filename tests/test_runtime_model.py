@@ -8,7 +8,7 @@ import numpy as np
 from ternkit.cli import main
 from ternkit.graph import load_model
 from ternkit.reference import ternary_matmul
-from ternkit.runtime.model import LoweredModel, check_exact
+from ternkit.runtime.lowered import LoweredModel, check_exact
 
 PROMPT = np.array([5, 17, 3, 99, 42, 7])
 

@@ -11,7 +11,7 @@ import pytest
 from ternkit.codegen.targets import get_target, target_names
 from ternkit.graph import load_model
 from ternkit.reference import forward, greedy_generate
-from ternkit.runtime.model import check_exact, lower_model
+from ternkit.runtime.lowered import check_exact, lower_model
 
 PROMPT = np.array([5, 17, 3, 99, 42, 7])
 TRAINED = Path(__file__).parent.parent / "examples" / "tiny-trained.safetensors"

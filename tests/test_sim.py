@@ -521,7 +521,7 @@ def test_step_c_model_counts_what_the_closed_form_computes(model_name, kv_bits, 
     if model_name == "tiny-no-subln":
         from dataclasses import replace
 
-        from ternkit.graph.model import build_graph
+        from ternkit.graph.modelgraph import build_graph
 
         model = build_graph(replace(load_model("tiny", with_params=False).config, subln=False))
     else:

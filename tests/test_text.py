@@ -15,8 +15,8 @@ from ternkit.cli import main
 from ternkit.errors import TernkitError
 from ternkit.graph import config_from_dict, load_model
 from ternkit.graph.checkpoint import save_checkpoint
-from ternkit.graph.model import build_graph, init_params
-from ternkit.reference.model import forward, greedy_generate, reference_core
+from ternkit.graph.modelgraph import build_graph, init_params
+from ternkit.reference.forward import forward, greedy_generate, reference_core
 from ternkit.runtime import evaluate as ev
 from ternkit.runtime.generation import Sampler, Sampling, generate
 from ternkit.runtime.textmodel import open_text_model

@@ -170,7 +170,7 @@ def test_cli_train_and_errors(tmp_path, capsys):
 def test_distillation_with_attention_relations_lowers_relation_gap(tmp_path):
     """The relation term's gradient is wired into the backward: one step lowers the relation KL."""
     from ternkit.train.loop import _step_grads, load_trained
-    from ternkit.train.model import TrainModel
+    from ternkit.train.network import TrainModel
     from ternkit.graph import build_graph, init_params
     from ternkit.train.relation import relation_kl, relation_nodes
 

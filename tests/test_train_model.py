@@ -8,7 +8,7 @@ from ternkit.graph import build_graph, builtin_config, config_from_dict, init_pa
 from ternkit.graph.checkpoint import read_checkpoint
 from ternkit.reference import forward
 from ternkit.train.loop import load_trained
-from ternkit.train.model import TrainModel
+from ternkit.train.network import TrainModel
 
 
 def small(weights="ternary", act="relu2", tie=False, bits=8, subln=True, vocab=13):

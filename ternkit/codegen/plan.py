@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ternkit.graph.model import ModelGraph
+    from ternkit.graph.modelgraph import ModelGraph
 
 
 class PlanTarget(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ternkit import formats
 from ternkit.errors import ShapeError
 from ternkit.graph import load_model
-from ternkit.graph.model import param_shapes
+from ternkit.graph.modelgraph import param_shapes
 from ternkit.textable import table
 
 

@@ -23,36 +23,24 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import multiprocessing
     from collections import Counter
 
-    from tqdm import tqdm
-
-    from ternkit.graph import load_model
     from ternkit.outputs import check_file
     from ternkit.sim.report import as_csv, check_out, write_atomic
-    from ternkit.sim.sweep import evaluate, load_grid, pareto, plot_front, points
+    from ternkit.sim.sweep import plot_front, sweep
 
     if args.out:
         check_file(args.out, "--out")       # before the work: a refusal costs nothing
     if args.plot:
         check_out(args.plot, plot=True)
-    if args.area:
-        from ternkit.sim.rtl import need_tools
-
-        need_tools("yosys")                             # before the workers start
-    load_model(args.model, with_params=False)          # a bad model name fails here, once
-    base, grid = load_grid(args.grid)
-    jobs = [(base, s, args.model, args.tokens, args.prefill, args.area) for s in points(grid)]
-    with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-        results = list(tqdm(pool.imap(evaluate, jobs), total=len(jobs), desc="sweep", unit="config"))
-    failed = [p for p in results if p.error]
-    front = pareto(results, args.area)
-    keys = list(grid)
+    result = sweep(args.model, args.grid, tokens=args.tokens, prefill=args.prefill, jobs=args.jobs,
+                   with_area=args.area, progress=True)
+    failed, front = result.failed, result.front
+    keys = result.keys
     widths = [max(len(k), 12) for k in keys]
     axes = "latency, energy and area" if args.area else "latency vs energy"
     excluded = " (excluded from the front; reasons below)" if failed else ""
-    print(f"{len(results)} configurations, {len(failed)} invalid{excluded}; Pareto front ({axes}), fastest first:")
+    print(f"{len(result.results)} configurations, {len(failed)} invalid{excluded}; Pareto front ({axes}), fastest first:")
     print("  ".join(k.ljust(w) for k, w in zip(keys, widths)) + "  time us       energy uJ     util"
           + ("  GHz   area mm2" if args.area else ""))
     for p in front:
@@ -64,12 +52,10 @@ def run(args) -> int:
         example = dict(next(p.settings for p in failed if p.error == why))
         print(f"excluded {n} invalid point{'s' if n > 1 else ''}: {why} (e.g. {example})")
     if args.out:
-        table = [{**{k: v for k, v in p.settings}, "time_us": p.seconds * 1e6, "energy_uJ": p.energy_uj,
-                  "utilisation": p.utilisation, "clock_ghz": p.clock_ghz, "area_mm2": p.area if args.area else "",
-                  "pareto": p in front, "error": p.error} for p in results]
-        write_atomic(args.out, as_csv(table))
+        write_atomic(args.out, as_csv(result.table()))
         print(f"wrote {args.out}")
     if args.plot:
-        plot_front(results, front, args.plot, f"{args.model}: {args.tokens} decode + {args.prefill} prefill tokens")
+        plot_front(result.results, front, args.plot,
+                   f"{args.model}: {args.tokens} decode + {args.prefill} prefill tokens")
         print(f"wrote {args.plot}")
     return 0

@@ -23,47 +23,28 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import dataclasses
-    import sys
-
-    from tqdm import tqdm
-
     from ternkit.codegen import tuning
     from ternkit.codegen.targets import native_target
-    from ternkit.codegen.plan import lower
     from ternkit.graph import load_model
     from ternkit.outputs import check_file
-    from ternkit.toolchain.cffi_build import check_cache
-    from ternkit.runtime.tune import tune_spec
+    from ternkit.runtime.tune import tune_model
     from ternkit.textable import table
+    from ternkit.toolchain.cffi_build import check_cache
 
     path = check_file(args.output / tuning.FILENAME, "-o")   # before the work: a refusal costs nothing
     target = native_target(args.target, "tune")
     check_cache()
     model = load_model(args.model, with_params=False)
-    fmts = [args.weight_format] if args.weight_format else list(target.formats)
-    found, chosen, rows = {}, {}, []
-    specs = list({s.shape_key: s for s in lower(model, target, args.tokens, args.weight_format).kernels}.values())
-    bar = tqdm(total=len(specs) * len(fmts), desc="tune", unit="kernel", file=sys.stderr, dynamic_ncols=True)
-    for spec in specs:
-        results = []
-        for fmt in fmts:   # the same shape in each format: tune its tiling, keep the fastest format
-            s = target.specialise(dataclasses.replace(spec, weight_format=fmt, tiling=()))
-            bar.set_postfix_str(s.name)
-            r = tune_spec(target, s, dram_mb=args.dram_mb, log=bar.write)
-            bar.update()
-            found[s.name] = r.tiling
-            results.append(r)
-        best = min(results, key=lambda r: r.best_seconds)
-        chosen[spec.shape_key] = best.spec.weight_format
-        others = ", ".join(f"{r.spec.weight_format} {r.best_seconds * 1e6:,.1f}" for r in results if r is not best)
-        rows.append((spec.shape_key, best.spec.weight_format, f"{best.default_seconds * 1e6:,.1f}",
+    result = tune_model(model, target, tokens=args.tokens, weight_format=args.weight_format, dram_mb=args.dram_mb,
+                        progress=True)
+    tuning.save(path, {target.name: result.tuning})
+    rows = []
+    for shape in result.shapes:
+        best = shape.best
+        others = ", ".join(f"{r.spec.weight_format} {r.best_seconds * 1e6:,.1f}" for r in shape.others)
+        rows.append((shape.shape_key, best.spec.weight_format, f"{best.default_seconds * 1e6:,.1f}",
                      f"{best.best_seconds * 1e6:,.1f}", f"{best.default_seconds / best.best_seconds:.2f}x",
                      ", ".join(f"{k}={v}" for k, v in best.tiling.items()) or "(defaults)", others or "-"))
-    bar.close()
-    if len(fmts) > 1:
-        found["formats"] = chosen
-    tuning.save(path, {target.name: found})
     header = ("kernel", "format", "default us", "tuned us", "speedup", "tiling", "other formats (us)")
     print(f"model {model.name}, target {target.name}" + (" (GEMV times: hot + DRAM-streamed)" if args.dram_mb else ""))
     print(table(header, rows))

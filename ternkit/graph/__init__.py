@@ -7,7 +7,7 @@ from pathlib import Path
 from ternkit.errors import TernkitError
 from ternkit.graph.builtin import DEFAULT_MODEL, builtin_config, builtin_names
 from ternkit.graph.config import ModelConfig, config_from_dict, load_config, save_config
-from ternkit.graph.model import ModelGraph, build_graph, init_params, param_shapes
+from ternkit.graph.modelgraph import ModelGraph, build_graph, init_params, param_shapes
 from ternkit.graph.random_weights import FLOAT_RANDOM_MAX_PARAMS, packed_random_params
 
 

@@ -9,7 +9,6 @@ A safetensors file without `ternkit.config`, and any `.gguf`, is handed to the i
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,8 @@ import yaml
 
 from ternkit.errors import TernkitError
 from ternkit.graph.config import config_from_dict
-from ternkit.graph.model import ModelGraph, build_graph, param_shapes
+from ternkit.graph.modelgraph import ModelGraph, build_graph, param_shapes
+from ternkit.outputs import atomic_path
 
 
 def save_checkpoint(model: ModelGraph, path: str | Path, meta: dict | None = None,
@@ -28,18 +28,17 @@ def save_checkpoint(model: ModelGraph, path: str | Path, meta: dict | None = Non
     config_yaml = yaml.safe_dump(model.config.to_dict(), sort_keys=False)
     meta_json = json.dumps(meta or {})
     arrays = {**params, **(extra or {})}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if path.suffix == ".npz":
-        with open(tmp, "wb") as f:
-            np.savez(f, __config__=np.array(config_yaml), __meta__=np.array(meta_json), **arrays)
-    elif path.suffix == ".safetensors":
-        from safetensors.numpy import save_file
-
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp),
-                  metadata={"ternkit.config": config_yaml, "ternkit.meta": meta_json})
-    else:
+    if path.suffix not in (".npz", ".safetensors"):
         raise TernkitError(f"{path}: checkpoints are .npz or .safetensors")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".npz":
+            with open(tmp, "wb") as f:
+                np.savez(f, __config__=np.array(config_yaml), __meta__=np.array(meta_json), **arrays)
+        else:
+            from safetensors.numpy import save_file
+
+            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp),
+                      metadata={"ternkit.config": config_yaml, "ternkit.meta": meta_json})
 
 
 def read_checkpoint(path: str | Path) -> tuple[ModelGraph, dict, dict[str, np.ndarray]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ternkit.graph.config import ModelConfig
-from ternkit.graph.model import param_shapes
+from ternkit.graph.modelgraph import param_shapes
 
 FLOAT_RANDOM_MAX_PARAMS = 50_000_000
 PACKED_SUFFIX = ".weight_i2"

@@ -4,7 +4,7 @@ from ternkit.reference.quant import (
     bitlinear, bitlinear_q, default_outlier_k, dequantize, quantize_activations, quantize_activations_a48,
     quantize_weights, rmsnorm, ternary_matmul,
 )
-from ternkit.reference.model import KVCache, forward, greedy_generate
+from ternkit.reference.forward import KVCache, forward, greedy_generate
 
 __all__ = [
     "KVCache", "bitlinear", "bitlinear_q", "default_outlier_k", "dequantize", "forward", "greedy_generate",

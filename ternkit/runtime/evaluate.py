@@ -17,8 +17,8 @@ from typing import Callable
 import numpy as np
 
 from ternkit.errors import TernkitError
-from ternkit.graph.model import ModelGraph
-from ternkit.reference.model import IntegerCore, forward, reference_core
+from ternkit.graph.modelgraph import ModelGraph
+from ternkit.reference.forward import IntegerCore, forward, reference_core
 from ternkit.runtime.tokenizer import ByteTokenizer
 
 
@@ -146,7 +146,7 @@ def evaluate_text_model(tm, text: EvalText, *, seq_len: int | None = None, train
                         ) -> tuple[Perplexity, Perplexity | None]:
     """Perplexity of `text` through the text model's core (a `TextModel`), and with `check` through the
     numpy reference as well. `seq_len` defaults to the training run's, else the model's max_seq."""
-    from ternkit.runtime.blas import single_threaded_blas
+    from ternkit.blas import single_threaded_blas
 
     max_seq = tm.model.config.max_seq
     seq_len = seq_len or min(((train_config or {}).get("train") or {}).get("seq_len") or max_seq, max_seq)

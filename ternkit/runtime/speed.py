@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from ternkit.errors import TernkitError
-from ternkit.graph.model import ModelGraph
+from ternkit.graph.modelgraph import ModelGraph
 
 STREAM_MB = 512
 PREFILL_KERNEL_TOKENS = 64
@@ -193,7 +193,7 @@ def measure_speed(model: ModelGraph, weights: str, *, target: str | None = None,
                   log: Callable[[str], None] = lambda s: None) -> SpeedReport:
     """Measure `model` end to end (see the module doc). `weights` says where its weights came from."""
     from ternkit.codegen.targets import native_target
-    from ternkit.runtime.model import lower_model
+    from ternkit.runtime.lowered import lower_model
 
     cfg = model.config
     if prompt_tokens < 1 or decode_tokens < 1:

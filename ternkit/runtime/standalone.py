@@ -22,7 +22,7 @@ from ternkit.codegen.ctarget import CTarget
 from ternkit.codegen.jinja import render
 from ternkit.codegen.plan import Plan
 from ternkit.errors import TernkitError
-from ternkit.graph.model import ModelGraph
+from ternkit.graph.modelgraph import ROLES, ModelGraph, bitlinear_node, layer_weights
 from ternkit.toolchain import Toolchain, program_toolchain
 
 PROGRAM = "model_runtime"
@@ -30,11 +30,6 @@ SOURCE = f"{PROGRAM}.c"
 WEIGHTS = "weights.bin"
 MAGIC = b"TKRT0001"
 PREFILL_CHUNK = 64   # prompt tokens run through the layers together (at least the GEMM's token count)
-_ROLES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
-def _node(layer: int, role: str) -> str:
-    return f"layers.{layer}.{'attn' if role in _ROLES[:4] else 'ffn'}.{role}"
 
 
 def _check(model: ModelGraph, plan: Plan) -> None:
@@ -92,18 +87,8 @@ def weight_parts(model: ModelGraph, plan: Plan, target, sizes: dict[str, int]) -
     yield MAGIC
     yield floats("embed.weight", dt)
     for i in range(cfg.n_layers):
-        yield floats(f"layers.{i}.attn_norm.weight")
-        for role in _ROLES[:3]:
-            yield bitlinear(_node(i, role))
-        if cfg.subln:
-            yield floats(f"layers.{i}.attn.sub_norm.weight")
-        yield bitlinear(_node(i, "o_proj"))
-        yield floats(f"layers.{i}.ffn_norm.weight")
-        yield bitlinear(_node(i, "gate_proj"))
-        yield bitlinear(_node(i, "up_proj"))
-        if cfg.subln:
-            yield floats(f"layers.{i}.ffn.sub_norm.weight")
-        yield bitlinear(_node(i, "down_proj"))
+        for node, _ in layer_weights(cfg, i):
+            yield bitlinear(node) if model.graph.nodes[node]["op"] == "bitlinear" else floats(f"{node}.weight")
     yield floats("final_norm.weight")
     if not cfg.tie_embeddings:
         yield floats("lm_head.weight", dt)
@@ -135,8 +120,8 @@ def runtime_source(model: ModelGraph, plan: Plan, target, header: str, total_byt
     chunk = 1
     for i, lc in enumerate(cfg.layers):
         bls = []
-        for role in _ROLES:
-            node = _node(i, role)
+        for role in ROLES:
+            node = bitlinear_node(i, role)
             spec = plan.kernel_for(node, 1)
             gemm = gemm_spec(plan, target, node)
             chunk = max(chunk, gemm.N if gemm else 1)

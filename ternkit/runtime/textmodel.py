@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ternkit.graph.model import ModelGraph
-from ternkit.reference.model import IntegerCore, reference_core
+from ternkit.graph.modelgraph import ModelGraph
+from ternkit.reference.forward import IntegerCore, reference_core
 from ternkit.runtime.generation import Generation, Sampling, generate
 from ternkit.runtime.tokenizer import Tokenizer, load_tokenizer
 
@@ -43,7 +43,7 @@ class TextModel:
 def lower_for_text(model: ModelGraph, target: str | None, threads: int = 1):
     """The model's kernels compiled for `target` (default: the best this CPU runs natively)."""
     from ternkit.codegen.targets import native_target
-    from ternkit.runtime.model import lower_model
+    from ternkit.runtime.lowered import lower_model
 
     t = native_target(target, "run")
     return lower_model(model, t.name, tokens=(1, PREFILL_TOKENS), threads=threads)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ternkit.graph.model import ModelGraph
-from ternkit.reference.model import IntegerCore, KVCache, forward, reference_core
-from ternkit.runtime.blas import single_threaded_blas
+from ternkit.blas import single_threaded_blas
+from ternkit.graph.modelgraph import ModelGraph
+from ternkit.reference.forward import IntegerCore, KVCache, forward, reference_core
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ternkit.errors import TernkitError
 from ternkit.outputs import check_file, write_file
-from ternkit.sim.model import SimReport
+from ternkit.sim.whole_model import SimReport
 from ternkit.sim.simulator import ARITHS, COMPONENTS, arithmetic_pj
 
 SHORT = {"select/mult": "select", "adder tree": "tree", "accumulator": "acc", "registers": "regs",

@@ -11,7 +11,6 @@ then each tile streams its tokens while the next tile's weights load into the sh
 from __future__ import annotations
 
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ import numpy as np
 
 from ternkit.codegen.jinja import render
 from ternkit.errors import TernkitError
+from ternkit.outputs import write_atomic
 from ternkit.sim.config import Buffer, NpuConfig
 
 KINDS = ("ternary", "int8")
@@ -204,9 +204,7 @@ def synthesize(col: Column) -> dict[str, int]:
     stats = {"cells": int(cells.group(1)), "transistors": int(trans.group(1)), "flops": flops,
              "depth": int(depth.group(1))}
     cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp_file = cached.with_suffix(f".{os.getpid()}.tmp")
-    tmp_file.write_text(json.dumps(stats))
-    os.replace(tmp_file, cached)
+    write_atomic(cached, json.dumps(stats))
     return stats
 
 

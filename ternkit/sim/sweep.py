@@ -96,7 +96,7 @@ def _model(source: str):
 def evaluate(job: tuple) -> Point:
     """One grid point (runs in a worker process)."""
     from ternkit.sim.area import fmax_ghz
-    from ternkit.sim.model import simulate_model
+    from ternkit.sim.whole_model import simulate_model
 
     base, settings, model, tokens, prefill, with_area = job
     name = "sweep " + ", ".join(f"{k}={v}" for k, v in settings)
@@ -159,3 +159,45 @@ def pareto(pts: list[Point], with_area: bool = False) -> list[Point]:
     for p in front:                     # equal objectives (e.g. a setting that changes nothing): keep one
         unique.setdefault(key(p), p)
     return list(unique.values())
+
+
+@dataclass
+class Sweep:
+    keys: list[str]           # the grid's dotted config paths, in grid order
+    results: list[Point]      # every point, in grid order
+    front: list[Point]        # the Pareto front, fastest first
+    with_area: bool
+
+    @property
+    def failed(self) -> list[Point]:
+        return [p for p in self.results if p.error]
+
+    def table(self) -> list[dict]:
+        """One row per point (settings, objectives, on the front or not, error): what --out writes as CSV."""
+        return [{**{k: v for k, v in p.settings}, "time_us": p.seconds * 1e6, "energy_uJ": p.energy_uj,
+                 "utilisation": p.utilisation, "clock_ghz": p.clock_ghz, "area_mm2": p.area if self.with_area else "",
+                 "pareto": p in self.front, "error": p.error} for p in self.results]
+
+
+def sweep(model: str, grid: str | Path | None = None, *, tokens: int = 1, prefill: int = 0, jobs: int = 2,
+          with_area: bool = False, progress: bool = False) -> Sweep:
+    """Simulate `model` (built-in name, YAML spec or checkpoint) on every point of `grid` (a grid YAML;
+    default DEFAULT_GRID on the default config) in `jobs` worker processes; invalid points are kept with
+    their error and left off the front."""
+    import multiprocessing
+
+    from tqdm import tqdm
+
+    from ternkit.graph import load_model
+
+    if with_area:
+        from ternkit.sim.rtl import need_tools
+
+        need_tools("yosys")                             # before the workers start
+    load_model(model, with_params=False)               # a bad model name fails here, once
+    base, axes = load_grid(grid)
+    work = [(base, s, model, tokens, prefill, with_area) for s in points(axes)]
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        results = list(tqdm(pool.imap(evaluate, work), total=len(work), desc="sweep", unit="config",
+                            disable=not progress))
+    return Sweep(list(axes), results, pareto(results, with_area), with_area)

@@ -24,6 +24,7 @@ from types import ModuleType
 import cffi
 
 from ternkit.errors import TernkitError, ToolchainError
+from ternkit.outputs import atomic_path
 from ternkit.toolchain import WARNINGS, compiler
 
 
@@ -95,10 +96,8 @@ def _compile(modname, cdef, source, flags, include_dirs, target: Path) -> None:
         except Exception as exc:  # distutils/setuptools wrap compiler failures in several types
             log = _compiler_output(exc)
             raise TernkitError(f"compiling {modname} failed: {log}") from None
-        # Unique name first, then an atomic rename: concurrent builders never see a partial file.
-        staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        shutil.copyfile(built, staged)
-        os.replace(staged, target)
+        with atomic_path(target) as staged:   # concurrent builders never see a partial file
+            shutil.copyfile(built, staged)
 
 
 def _compiler_output(exc: Exception) -> str:

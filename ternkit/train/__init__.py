@@ -1,6 +1,6 @@
 """STE training in the numpy reference: hand-written gradients, AdamW, schedules, the stdlib byte
 corpus, the training loop with exact resume, and the parity / distillation experiments."""
 
-from ternkit.train.model import PRECISIONS, TrainModel
+from ternkit.train.network import PRECISIONS, TrainModel
 
 __all__ = ["PRECISIONS", "TrainModel"]

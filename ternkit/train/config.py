@@ -30,7 +30,7 @@ from ternkit.graph.builtin import builtin_config
 from ternkit.graph.config import ModelConfig, config_from_dict, load_config
 from ternkit.schema import (MISSING, Bool, Int, NonNegativeInt, OptionalPositiveInt, PositiveInt, Section, checked,
                             number, one_of, problem, section, validate)
-from ternkit.train.model import PRECISIONS
+from ternkit.train.network import PRECISIONS
 from ternkit.train.schedule import Schedule, ScheduleSpec
 from ternkit.yamlio import read_yaml
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ternkit.graph.checkpoint import read_checkpoint
-from ternkit.graph.model import build_graph
+from ternkit.graph.modelgraph import build_graph
 from ternkit.train.config import DistillConfig, TrainConfig
 from ternkit.train.loop import FINAL, TrainResult, train
 

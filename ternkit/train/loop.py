@@ -19,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ternkit.blas import single_threaded_blas
 from ternkit.errors import Interrupted, TernkitError
 from ternkit.graph.checkpoint import read_checkpoint, save_checkpoint
-from ternkit.graph.model import ModelGraph, build_graph, init_params
+from ternkit.graph.modelgraph import ModelGraph, build_graph, init_params
 from ternkit.outputs import check_file, record
-from ternkit.runtime.blas import single_threaded_blas
 from ternkit.train import ops
 from ternkit.train.config import TrainConfig
 from ternkit.train.data import Corpus, load_corpus
-from ternkit.train.model import TrainModel
+from ternkit.train.network import TrainModel
 from ternkit.train.optim import AdamW, clip_by_global_norm
 from ternkit.train.relation import relation_kl, relation_nodes
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ternkit.errors import TernkitError
+from ternkit.graph.modelgraph import bitlinear_node
 
 
 def _split(a: np.ndarray, heads: int) -> np.ndarray:
@@ -45,4 +46,4 @@ def relation_kl(student: np.ndarray, teacher: np.ndarray, heads: int) -> tuple[f
 
 
 def relation_nodes(layer: int) -> list[str]:
-    return [f"layers.{layer}.attn.{p}_proj" for p in ("q", "k", "v")]
+    return [bitlinear_node(layer, role) for role in ("q", "k", "v")]

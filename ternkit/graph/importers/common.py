@@ -18,7 +18,7 @@ import numpy as np
 
 from ternkit.errors import TernkitError
 from ternkit.graph.config import ModelConfig
-from ternkit.graph.model import ModelGraph, build_graph, param_shapes
+from ternkit.graph.modelgraph import ModelGraph, build_graph, param_shapes
 
 
 class CheckpointError(TernkitError):

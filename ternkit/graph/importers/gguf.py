@@ -32,7 +32,7 @@ import numpy as np
 from ternkit.errors import TernkitError
 from ternkit.graph.config import AttentionConfig, FFNConfig, LayerConfig, ModelConfig
 from ternkit.graph.importers.common import CheckpointError, ParamSet, f16_bits, finish, unexpected_error
-from ternkit.graph.model import ModelGraph
+from ternkit.graph.modelgraph import ModelGraph
 
 ARCH_ACTIVATION = {"bitnet": "swiglu", "bitnet-b1.58": "relu2", "bitnet-25": "relu2"}
 I2_S = 36

@@ -31,7 +31,7 @@ from safetensors import deserialize
 from ternkit.errors import TernkitError
 from ternkit.graph.config import AttentionConfig, FFNConfig, LayerConfig, ModelConfig
 from ternkit.graph.importers.common import CheckpointError, ParamSet, bf16_to_f32, finish, unexpected_error
-from ternkit.graph.model import ModelGraph
+from ternkit.graph.modelgraph import ROLES, ModelGraph
 
 _ACT = {"relu2": "relu2", "silu": "swiglu", "swiglu": "swiglu"}
 _GLOBAL = {"model.embed_tokens": "embed", "model.norm": "final_norm", "lm_head": "lm_head"}
@@ -42,7 +42,7 @@ _LAYER = {
     "mlp.gate_proj": "ffn.gate_proj", "mlp.up_proj": "ffn.up_proj", "mlp.down_proj": "ffn.down_proj",
     "mlp.ffn_sub_norm": "ffn.sub_norm", "mlp.ffn_layernorm": "ffn.sub_norm",
 }
-_PROJ = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+_PROJ = {f"{role}_proj" for role in ROLES}
 _LAYER_RE = re.compile(r"^model\.layers\.(\d+)\.(.+)\.(weight|weight_scale)$")
 _DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "U8": np.uint8, "I8": np.int8,
            "I32": np.int32, "I64": np.int64}

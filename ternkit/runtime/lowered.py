@@ -13,8 +13,8 @@ from typing import Callable
 import numpy as np
 
 from ternkit.errors import TernkitError
-from ternkit.graph.model import ModelGraph
-from ternkit.reference.model import KVCache, OwnWeightsCore, forward, greedy_generate
+from ternkit.graph.modelgraph import ModelGraph
+from ternkit.reference.forward import KVCache, OwnWeightsCore, forward, greedy_generate
 from ternkit.reference.quant import ternary_matmul
 
 NodeKernel = Callable[[np.ndarray], np.ndarray]  # x_q int8 [n, K] -> y_int int32 [n, M]

@@ -34,6 +34,36 @@ from ternkit.graph.config import ModelConfig, save_config
 from ternkit.reference.quant import quantize_weights
 
 
+# A transformer layer's BitLinears in execution order (their `role`): the one place that spells it.
+ROLES = ("q", "k", "v", "o", "gate", "up", "down")
+ATTENTION_ROLES = ROLES[:4]
+
+
+def bitlinear_node(layer: int, role: str) -> str:
+    """The node (and parameter prefix) of layer `layer`'s BitLinear `role`, e.g. `layers.3.ffn.up_proj`."""
+    return f"layers.{layer}.{'attn' if role in ATTENTION_ROLES else 'ffn'}.{role}_proj"
+
+
+def layer_weights(config: ModelConfig, layer: int) -> list[tuple[str, tuple[int, ...]]]:
+    """(node, weight shape) of every parameterised node of one layer, in execution order: its norms and
+    BitLinears (`param_shapes` and the standalone runtime's weights file both follow it)."""
+    c, lc = config, config.layers[layer]
+    p, a, f = f"layers.{layer}", lc.attention, lc.ffn
+    q_dim, kv_dim = a.heads * a.head_dim, a.kv_heads * a.head_dim
+    bitlinear = {"q": (q_dim, c.hidden), "k": (kv_dim, c.hidden), "v": (kv_dim, c.hidden), "o": (c.hidden, q_dim),
+                 "gate": (f.hidden, c.hidden), "up": (f.hidden, c.hidden), "down": (c.hidden, f.hidden)}
+    out = [(f"{p}.attn_norm", (c.hidden,))]
+    for role in ROLES:
+        if role == "o":
+            out += [(f"{p}.attn.sub_norm", (q_dim,))] if c.subln else []
+        elif role == "gate":
+            out.append((f"{p}.ffn_norm", (c.hidden,)))
+        elif role == "down" and c.subln:
+            out.append((f"{p}.ffn.sub_norm", (f.hidden,)))
+        out.append((bitlinear_node(layer, role), bitlinear[role]))
+    return out
+
+
 @dataclass
 class ModelGraph:
     config: ModelConfig
@@ -117,22 +147,22 @@ def build_graph(config: ModelConfig) -> ModelGraph:
         p, a, f = f"layers.{i}", layer.attention, layer.ffn
         q_dim, kv_dim = a.heads * a.head_dim, a.kv_heads * a.head_dim
         h = add(f"{p}.attn_norm", "rmsnorm", [x], dim=c.hidden, eps=c.norm_eps, layer=i)
-        q = add(f"{p}.attn.q_proj", "bitlinear", [h], in_features=c.hidden, out_features=q_dim, layer=i, role="q", **bl)
-        k = add(f"{p}.attn.k_proj", "bitlinear", [h], in_features=c.hidden, out_features=kv_dim, layer=i, role="k", **bl)
-        v = add(f"{p}.attn.v_proj", "bitlinear", [h], in_features=c.hidden, out_features=kv_dim, layer=i, role="v", **bl)
+        q = add(bitlinear_node(i, "q"), "bitlinear", [h], in_features=c.hidden, out_features=q_dim, layer=i, role="q", **bl)
+        k = add(bitlinear_node(i, "k"), "bitlinear", [h], in_features=c.hidden, out_features=kv_dim, layer=i, role="k", **bl)
+        v = add(bitlinear_node(i, "v"), "bitlinear", [h], in_features=c.hidden, out_features=kv_dim, layer=i, role="v", **bl)
         att = add(f"{p}.attn", "attention", [q, k, v], heads=a.heads, kv_heads=a.kv_heads, head_dim=a.head_dim,
                   rope_theta=c.rope_theta, layer=i)
         if c.subln:
             att = add(f"{p}.attn.sub_norm", "rmsnorm", [att], dim=q_dim, eps=c.norm_eps, layer=i)
-        o = add(f"{p}.attn.o_proj", "bitlinear", [att], in_features=q_dim, out_features=c.hidden, layer=i, role="o", **bl)
+        o = add(bitlinear_node(i, "o"), "bitlinear", [att], in_features=q_dim, out_features=c.hidden, layer=i, role="o", **bl)
         x = add(f"{p}.attn_residual", "add", [x, o], dim=c.hidden, layer=i)
         h = add(f"{p}.ffn_norm", "rmsnorm", [x], dim=c.hidden, eps=c.norm_eps, layer=i)
-        gate = add(f"{p}.ffn.gate_proj", "bitlinear", [h], in_features=c.hidden, out_features=f.hidden, layer=i, role="gate", **bl)
-        up = add(f"{p}.ffn.up_proj", "bitlinear", [h], in_features=c.hidden, out_features=f.hidden, layer=i, role="up", **bl)
+        gate = add(bitlinear_node(i, "gate"), "bitlinear", [h], in_features=c.hidden, out_features=f.hidden, layer=i, role="gate", **bl)
+        up = add(bitlinear_node(i, "up"), "bitlinear", [h], in_features=c.hidden, out_features=f.hidden, layer=i, role="up", **bl)
         act = add(f"{p}.ffn.act", "ffn_act", [gate, up], activation=f.activation, dim=f.hidden, layer=i)
         if c.subln:
             act = add(f"{p}.ffn.sub_norm", "rmsnorm", [act], dim=f.hidden, eps=c.norm_eps, layer=i)
-        down = add(f"{p}.ffn.down_proj", "bitlinear", [act], in_features=f.hidden, out_features=c.hidden, layer=i, role="down", **bl)
+        down = add(bitlinear_node(i, "down"), "bitlinear", [act], in_features=f.hidden, out_features=c.hidden, layer=i, role="down", **bl)
         x = add(f"{p}.ffn_residual", "add", [x, down], dim=c.hidden, layer=i)
     x = add("final_norm", "rmsnorm", [x], dim=c.hidden, eps=c.norm_eps)
     add("lm_head", "linear", [x], in_features=c.hidden, out_features=c.vocab_size, tied=c.tie_embeddings)
@@ -143,22 +173,8 @@ def param_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Every parameter's name and shape, in a stable order."""
     c = config
     shapes: dict[str, tuple[int, ...]] = {"embed.weight": (c.vocab_size, c.hidden)}
-    for i, layer in enumerate(c.layers):
-        p, a, f = f"layers.{i}", layer.attention, layer.ffn
-        q_dim, kv_dim = a.heads * a.head_dim, a.kv_heads * a.head_dim
-        shapes[f"{p}.attn_norm.weight"] = (c.hidden,)
-        shapes[f"{p}.attn.q_proj.weight"] = (q_dim, c.hidden)
-        shapes[f"{p}.attn.k_proj.weight"] = (kv_dim, c.hidden)
-        shapes[f"{p}.attn.v_proj.weight"] = (kv_dim, c.hidden)
-        if c.subln:
-            shapes[f"{p}.attn.sub_norm.weight"] = (q_dim,)
-        shapes[f"{p}.attn.o_proj.weight"] = (c.hidden, q_dim)
-        shapes[f"{p}.ffn_norm.weight"] = (c.hidden,)
-        shapes[f"{p}.ffn.gate_proj.weight"] = (f.hidden, c.hidden)
-        shapes[f"{p}.ffn.up_proj.weight"] = (f.hidden, c.hidden)
-        if c.subln:
-            shapes[f"{p}.ffn.sub_norm.weight"] = (f.hidden,)
-        shapes[f"{p}.ffn.down_proj.weight"] = (c.hidden, f.hidden)
+    for i in range(c.n_layers):
+        shapes.update((f"{node}.weight", shape) for node, shape in layer_weights(c, i))
     shapes["final_norm.weight"] = (c.hidden,)
     if not c.tie_embeddings:
         shapes["lm_head.weight"] = (c.vocab_size, c.hidden)

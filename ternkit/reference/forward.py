@@ -17,7 +17,7 @@ from ternkit.reference.layers import apply_rope, causal_attention, gated_activat
 from ternkit.reference.quant import bitlinear_q, rmsnorm, ternary_matmul
 
 if TYPE_CHECKING:  # graph imports the quantizers, so only type-check this import
-    from ternkit.graph.model import ModelGraph
+    from ternkit.graph.modelgraph import ModelGraph
 
 IntegerCore = Callable[[str, np.ndarray, np.ndarray], np.ndarray]
 HEAD_ROWS = 2048   # float16 LM-head rows widened to float32 at a time

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ternkit.errors import ShapeError, TernkitError
-from ternkit.graph.model import ModelGraph
+from ternkit.graph.modelgraph import ModelGraph
 from ternkit.train import ops
 
 PRECISIONS = ("ternary", "binary", "fp32")
