@@ -1,110 +1,192 @@
 """The AVX2 kernels of issue 11 side by side in one process: decode GEMV hot (one matrix again and
 again) and from DRAM (a rotation over copies of the packed weights far larger than the caches), prefill
-GEMM, each kernel checked bit-exact first; ratios against the first kernel listed. Best of `--repeat`
-interleaved rounds (min, not median: on a shared machine the other processes only ever add time); from
-DRAM the kernels' calls alternate one by one, so that all of them see the same memory-bus contention.
-`--clock cpu` times with this thread's CPU time (time.thread_time), which leaves out the time other
-processes hold this core: steadier on a loaded machine, the same on an idle one.
+GEMM, each kernel checked bit-exact first; ratios against the first kernel listed. Medians (`--stat
+min`: best) of `--repeat` interleaved rounds, every kernel and the roofline seeing the same machine
+state; from DRAM their calls alternate one by one, so that all of them see the same memory-bus
+contention. Timed by default in this thread's CPU time (`--clock cpu`: on a machine shared with other
+jobs, the time other processes hold this core is left out; `--clock wall` counts it).
+
+`tq2_0` is ggml's TQ2_0 x q8_K kernel, faithfully (ternkit.runtime.ggml_tq2_0: per-block fp16 scales,
+all 1 here, so its float results equal the integer core). The rooflines are measured in the same
+rounds: `stream` reads the i2 weight bytes (M x K / 4) with plain 256-bit loads (hot: one buffer again
+and again; dram: the same rotation of copies) and `% roof` is its time over the kernel's; GEMM rows
+give the % of the core's int8 peak (`_mm256_maddubs_epi16` + add chains, 2 ops a weight x token).
 
     python benchmarks/avx2_kernels.py [--shapes 2560x2560,6912x2560,2560x6912,640x2560]
-        [--kernels i2s:i2,avx2:i2,avx2:b3,avx2:tl2] [--tokens 1,64] [--dram-mb 256] [--repeat 5]
-        [--clock wall|cpu]
+        [--kernels tq2_0,i2s:i2,avx2:i2,avx2:b3,avx2:tl2] [--tokens 1,64] [--dram-mb 256] [--repeat 7]
+        [--clock cpu|wall] [--stat median|min]
 
-A kernel is `target:format` or `target:format:key=value[:key=value...]` (a tiling, checked like
-`ternkit tune`'s).
+A kernel is `tq2_0`, `target:format` or `target:format:key=value[:key=value...]` (a tiling, checked
+like `ternkit tune`'s).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
+from typing import Callable
 
 import numpy as np
 
 from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.targets import get_target
 from ternkit.reference.quant import ternary_matmul
-from ternkit.runtime.kernels import Kernel, compile_plan
+from ternkit.runtime import ggml_tq2_0
+from ternkit.runtime.bench import roofline_module
+from ternkit.runtime.kernels import compile_plan
+
+CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
+STATS = {"median": statistics.median, "min": min}
+clock, stat = CLOCKS["cpu"], STATS["median"]
 
 
-def build(label: str, M: int, K: int, n: int, w: np.ndarray) -> Kernel:
-    tname, fmt, *rest = label.split(":")
-    tiling = tuple(sorted((kv.split("=")[0], int(kv.split("=")[1])) for kv in rest if kv))
-    target = get_target(tname)
-    spec = target.specialise(KernelSpec(M, K, n, weight_format=fmt, tiling=tiling))
-    return compile_plan(Plan(tname, "bench", [spec]), target).kernel(spec, w)
+class Bench:
+    """One kernel of the table: its operands prepared once, `call()` runs it on copy `i` of its weights."""
+
+    def __init__(self, label: str, w: np.ndarray, x: np.ndarray) -> None:
+        M, K = w.shape
+        n = x.shape[0]
+        if label == "tq2_0":
+            self.kerns = [ggml_tq2_0.Tq2_0Kernel(w)]
+            self.x, self.out = ggml_tq2_0.q8_K_blocks(x), np.empty((n, M), np.float32)
+        else:
+            tname, fmt, *rest = label.split(":")
+            tiling = tuple(sorted((kv.split("=")[0], int(kv.split("=")[1])) for kv in rest if kv))
+            target = get_target(tname)
+            spec = target.specialise(KernelSpec(M, K, n, weight_format=fmt, tiling=tiling))
+            self.kerns = [compile_plan(Plan(tname, "bench", [spec]), target).kernel(spec, w)]
+            self.x, self.out = x, np.empty((n, M), np.int32)
+        self.calls = 1
+
+    def result(self) -> np.ndarray:
+        return self.kerns[0](self.x, threads=1, out=self.out)
+
+    def rotate_over(self, total_bytes: int) -> None:
+        """Bind distinct copies of the packed weights, `total_bytes` in all (the DRAM mode)."""
+        k = self.kerns[0]
+        count = max(2, total_bytes // k.packed.nbytes)
+        copy = k.rebound if isinstance(k, ggml_tq2_0.Tq2_0Kernel) else k.with_packed
+        self.kerns = [copy(k.packed.copy()) for _ in range(count)]
+
+    def run(self) -> float:
+        """Seconds a call, averaged over `calls` calls rotating through the copies (this thread only)."""
+        kerns, x, out = self.kerns, self.x, self.out
+        t0 = clock()
+        for i in range(self.calls):
+            kerns[i % len(kerns)](x, threads=1, out=out)
+        return (clock() - t0) / self.calls
+
+    def once(self, i: int) -> float:
+        t0 = clock()
+        self.kerns[i % len(self.kerns)](self.x, threads=1, out=self.out)
+        return clock() - t0
 
 
-def copies_of(kern: Kernel, total_bytes: int) -> list[Kernel]:
-    """The kernel bound to distinct copies of its packed weights, `total_bytes` in all."""
-    count = max(2, total_bytes // kern.packed.nbytes)
-    return [kern.with_packed(kern.packed.copy()) for _ in range(count)]
+class StreamRead:
+    """The bandwidth roofline: a plain read of as many bytes, over as many buffers."""
+
+    def __init__(self, nbytes: int, copies: int) -> None:
+        mod, _ = roofline_module()
+        self.bufs = [np.ones(nbytes, np.uint8) for _ in range(copies)]
+        self.ptrs = [mod.ffi.from_buffer("uint8_t[]", b) for b in self.bufs]
+        self.read, self.calls = mod.lib.ternkit_stream_read, 1
+
+    def run(self) -> float:
+        t0 = clock()
+        for i in range(self.calls):
+            p = self.ptrs[i % len(self.ptrs)]
+            self.read(p, len(p))
+        return (clock() - t0) / self.calls
+
+    def once(self, i: int) -> float:
+        p = self.ptrs[i % len(self.ptrs)]
+        t0 = clock()
+        self.read(p, len(p))
+        return clock() - t0
 
 
-CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
-clock = CLOCKS["wall"]
-
-
-def per_call(kerns: list[Kernel], x: np.ndarray, out: np.ndarray, calls: int) -> float:
-    t0 = clock()
+def alternating(items: dict, calls: int) -> dict[str, float]:
+    """Seconds a call over one pass of `calls` copies, the items' calls alternating one by one."""
+    total = dict.fromkeys(items, 0.0)
     for i in range(calls):
-        kerns[i % len(kerns)](x, threads=1, out=out)
-    return (clock() - t0) / calls
-
-
-def per_call_alternating(sets: dict[str, list[Kernel]], x: np.ndarray, out: np.ndarray) -> dict[str, float]:
-    """One pass over every kernel's copies, the kernels' calls alternating one by one."""
-    total = dict.fromkeys(sets, 0.0)
-    calls = min(len(ks) for ks in sets.values())
-    for i in range(calls):
-        for label, ks in sets.items():
-            t0 = clock()
-            ks[i](x, threads=1, out=out)
-            total[label] += clock() - t0
+        for label, item in items.items():
+            total[label] += item.once(i)
     return {label: t / calls for label, t in total.items()}
 
 
+def int8_peak_gops() -> float:
+    """The core's int8 peak (GOPS) on the benchmark's clock: independent maddubs + add chains."""
+    mod, ctx = roofline_module()
+    iters = 1 << 20
+    t = []
+    for _ in range(7):
+        t0 = clock()
+        mod.lib.ternkit_peak_int8(iters)
+        t.append(clock() - t0)
+    return iters * ctx["ops_per_step"] / statistics.median(t) / 1e9
+
+
+def calibrate(item) -> None:
+    """Hot: about 20 ms of calls a round."""
+    item.calls = max(3, int(2e-2 // max(item.run(), 1e-6)))
+
+
 def main() -> None:
+    global clock, stat
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="2560x2560,6912x2560,2560x6912,640x2560")
-    ap.add_argument("--kernels", default="i2s:i2,avx2:i2,avx2:b3,avx2:tl2")
+    ap.add_argument("--kernels", default="tq2_0,i2s:i2,avx2:i2,avx2:b3,avx2:tl2")
     ap.add_argument("--tokens", default="1,64")
     ap.add_argument("--dram-mb", type=int, default=256)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
+    ap.add_argument("--stat", choices=sorted(STATS), default="median")
     args = ap.parse_args()
-    global clock
-    clock = CLOCKS[args.clock]
+    clock, stat = CLOCKS[args.clock], STATS[args.stat]
     labels = args.kernels.split(",")
     rng = np.random.default_rng(0)
-    print(f"{'M x K':>10} {'n':>4} {'kernel':<28} {'mode':<5} {'us':>10} {'GB/s':>6} {'x first':>8}")
+    peak = int8_peak_gops()
+    print(f"int8 peak (one core, maddubs + add chains): {peak:.0f} GOPS; {args.clock} time, {args.stat} of {args.repeat}")
+    print(f"{'M x K':>10} {'n':>4} {'kernel':<30} {'mode':<5} {'us':>10} {'GB/s':>6} {'% roof':>7} {'x first':>8}")
     for shape in args.shapes.split(","):
         M, K = (int(v) for v in shape.split("x"))
         w = rng.integers(-1, 2, (M, K)).astype(np.int8)
+        i2_bytes = M * K // 4
         for n in (int(v) for v in args.tokens.split(",")):
             x = rng.integers(-128, 128, (n, K)).astype(np.int8)
             ref = ternary_matmul(x, w)
-            kerns = {label: build(label, M, K, n, w) for label in labels}
-            for label, kern in kerns.items():
-                if not np.array_equal(kern(x, threads=1), ref):
+            benches = {label: Bench(label, w, x) for label in labels}
+            for label, b in benches.items():
+                if not np.array_equal(b.result(), ref):
                     raise SystemExit(f"{label} {shape} n={n} differs from ternary_matmul")
-            modes = {"hot": {label: [kern] for label, kern in kerns.items()}}
-            if n == 1 and args.dram_mb:
-                modes["dram"] = {label: copies_of(kern, args.dram_mb << 20) for label, kern in kerns.items()}
-            out = np.empty((n, M), np.int32)
-            for mode, sets in modes.items():
-                calls = {label: (len(ks) if mode == "dram" else max(3, int(2e-2 // max(per_call(ks, x, out, 1), 1e-6))))
-                         for label, ks in sets.items()}
-                best = {label: float("inf") for label in labels}
+            for mode in ("hot", "dram") if n == 1 and args.dram_mb else ("hot",):
+                copies = 1
+                if mode == "dram":
+                    for b in benches.values():
+                        b.rotate_over(args.dram_mb << 20)
+                    copies = max(2, (args.dram_mb << 20) // i2_bytes)
+                items: dict[str, Bench | StreamRead] = dict(benches)
+                if n == 1:
+                    items["stream"] = StreamRead(i2_bytes, copies)
+                if mode == "hot":
+                    for item in items.values():
+                        calibrate(item)
+                calls = min([len(b.kerns) for b in benches.values()] + [copies])
+                times: dict[str, list[float]] = {label: [] for label in items}
                 for _ in range(args.repeat):     # interleaved rounds: every kernel sees the same noise
-                    times = (per_call_alternating(sets, x, out) if mode == "dram" else
-                             {label: per_call(sets[label], x, out, calls[label]) for label in labels})
-                    best = {label: min(best[label], times[label]) for label in labels}
-                for label in labels:
-                    s = best[label]
-                    gbs = kerns[label].packed.nbytes / s / 1e9 if n == 1 else float("nan")
-                    print(f"{shape:>10} {n:>4} {label:<28} {mode:<5} {s * 1e6:>10.1f} {gbs:>6.1f} "
-                          f"{best[labels[0]] / s:>8.2f}", flush=True)
+                    found = (alternating(items, calls) if mode == "dram" else
+                             {label: item.run() for label, item in items.items()})
+                    for label, t in found.items():
+                        times[label].append(t)
+                med = {label: stat(ts) for label, ts in times.items()}
+                for label in items:
+                    s = med[label]
+                    nbytes = benches[label].kerns[0].packed.nbytes if label in benches else i2_bytes
+                    gbs = nbytes / s / 1e9 if n == 1 else float("nan")
+                    roof = 100 * med["stream"] / s if n == 1 else 100 * 2 * M * K * n / s / 1e9 / peak
+                    print(f"{shape:>10} {n:>4} {label:<30} {mode:<5} {s * 1e6:>10.1f} {gbs:>6.1f} {roof:>6.0f}% "
+                          f"{med[labels[0]] / s:>8.2f}", flush=True)
 
 
 if __name__ == "__main__":

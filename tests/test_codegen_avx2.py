@@ -73,20 +73,29 @@ def test_avx2_tuned_chunks_bit_exact(fmt, chunk):
 @pytest.mark.parametrize("tiling", [
     {"gemm_min": 2, "gemm_rows": 3, "gemm_tb": 4, "mc": 12, "kc": 512},   # several K blocks and row blocks
     {"gemm_min": 2, "gemm_rows": 2, "gemm_tb": 6, "mc": 24, "kc": 1024},
-    {"gemm_min": 2, "gemm_rows": 1, "gemm_tb": 1, "mc": 12, "kc": 2048},
-    {"rows": 3, "prefetch": 1024}, {"rows": 6}, {"rows": 1},             # GEMV row groups and their tails
+    {"gemm_min": 2, "gemm_rows": 4, "gemm_tb": 2, "mc": 12, "kc": 2048},  # a full 4-row group: vector stores
+    {"gemm_min": 2, "gemm_rows": 1, "gemm_tb": 8, "mc": 12, "kc": 2048},
+    {"rows": 3, "prefetch": 1024}, {"rows": 6}, {"rows": 1, "prefetch": 8192},   # GEMV row groups and their tails
 ])
 def test_avx2_i2_tilings_bit_exact(tiling):
     """Every GEMV/GEMM tiling `ternkit tune` may pick stays exact: K blocks at the int16 bound (2048),
-    partial row blocks and token tiles, -128/+127 everywhere."""
+    partial row blocks, row tiles and token tiles, several token blocks (n = 131 > the 128 tokens whose
+    2048-weight K block fills the L2 panel), -128/+127 everywhere."""
     class Tiled(avx2.Avx2Target):
         def specialise(self, spec):
             return super().specialise(KernelSpec(spec.M, spec.K, spec.N, weight_format=spec.weight_format,
                                                  tiling=tuple(tiling.items())))
 
     cases = [(37, 2100, 7, "plus", "min"), (40, 4096, 5, "minus", "min"), (13, 1000, 2, "plus", "max"),
-             (50, 129, 9, "random", "random"), (5, 2048, 1, "minus", "alternate"), (29, 300, 13, "sparse", "random")]
+             (50, 129, 9, "random", "random"), (5, 2048, 1, "minus", "alternate"), (29, 300, 13, "sparse", "random"),
+             (6, 4096, 131, "plus", "min"), (7, 2047, 3, "random", "alternate")]
     assert_exact(run_cases(Tiled(), ["i2"], cases, threads=2))
+
+
+def test_avx2_i2_gemm_token_blocks_fill_the_l2_panel():
+    ctx = AVX2.kernel_context(AVX2.specialise(KernelSpec(64, 4096, 131, tiling=(("gemm_tb", 4), ("kc", 2048)))))
+    assert (ctx["kc"], ctx["nc"]) == (2048, avx2.GEMM_X_PANEL // 2048)
+    assert ctx["nc"] < 131 and ctx["nc"] % 4 == 0
 
 
 @needs_avx2
