@@ -73,6 +73,8 @@ FAST = [
     Fast(r"ternkit bench .*", lambda c: on_this_machine(re.sub(r"--tokens \S+", "--tokens 1,4", tiny(c)))
          + " --repeat 2 --dram-mb 0 --no-scalar", "tiny, 2 repeats, no DRAM pass, no scalar"),
     Fast(r"ternkit simulate .*", lambda c: c, "as written (the 2B4T simulation takes ~0.2 s)"),
+    Fast(r"ternkit speed .*", lambda c: tiny(c) + " --prompt 4 --decode 2",
+         "tiny, a short prompt (2B4T in C is tests/test_realsize.py's slow test)"),
     Fast(r"ternkit sweep .*", lambda c: tiny(c).replace("/sweep.yaml", "/sweep-fast.yaml"),
          "tiny, and the grid cut to 4 points (written beside it by the test)"),
     Fast(r"(OMP_NUM_THREADS=1 )?ternkit train --experiment \w+ --steps \d+ --out \S+",
