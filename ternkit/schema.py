@@ -213,6 +213,15 @@ def number(lo: float = 0.0, lo_ok: bool = True, hi: float | None = None) -> Any:
     return Annotated[float, _checked(check)]
 
 
+def nonempty(what: str) -> Any:
+    """A non-empty string ('must be <what>, got ...')."""
+    def check(v):
+        if not isinstance(v, str) or not v:
+            raise ValueError(f"must be {what}, got {None if v is MISSING else v!r}")
+        return v
+    return Annotated[str, _checked(check)]
+
+
 def checked(check: Callable[[Any], Any], type_: Any = Any) -> Any:
     """A field checked by `check` (returns the value, or raises ValueError with the user's message)."""
     return Annotated[type_, _checked(check)]

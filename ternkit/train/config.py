@@ -28,7 +28,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from ternkit.errors import ConfigError, TernkitError
 from ternkit.graph.builtin import builtin_config
 from ternkit.graph.config import ModelConfig, config_from_dict, load_config
-from ternkit.schema import (MISSING, Bool, Int, NonNegativeInt, OptionalPositiveInt, PositiveInt, Section, checked,
+from ternkit.schema import (Bool, Int, NonNegativeInt, OptionalPositiveInt, PositiveInt, Section, checked, nonempty,
                             number, one_of, problem, section, validate)
 from ternkit.train.network import PRECISIONS
 from ternkit.train.schedule import Schedule, ScheduleSpec
@@ -51,15 +51,9 @@ class OptimConfig(Section):
     grad_clip: number() = 1.0
 
 
-def _teacher(v: Any) -> str:
-    if not isinstance(v, str) or not v:
-        raise ValueError(f"must be the path of a teacher checkpoint, got {None if v is MISSING else v!r}")
-    return v
-
-
 @section
 class DistillConfig(Section):
-    teacher: checked(_teacher, str)
+    teacher: nonempty("the path of a teacher checkpoint")
     temperature: number(lo_ok=False) = 2.0
     kl_weight: number() = 1.0
     ce_weight: number() = 1.0
@@ -108,15 +102,9 @@ class EvalSpec(Section):
     windows: PositiveInt = 32
 
 
-def _folder(v: Any) -> str:
-    if not isinstance(v, str) or not v:
-        raise ValueError(f"must be a folder path, got {v!r}")
-    return v
-
-
 @section
 class CheckpointSpec(Section):
-    dir: checked(_folder, str) = "runs/train"
+    dir: nonempty("a folder path") = "runs/train"
     interval: PositiveInt = 200
 
 
