@@ -33,7 +33,7 @@ from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.targets import get_target
 from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime import ggml_tq2_0
-from ternkit.runtime.bench import roofline_module
+from ternkit.runtime.bench import int8_peak_gops, roofline_module
 from ternkit.runtime.kernels import compile_plan
 
 CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
@@ -66,8 +66,7 @@ class Bench:
         """Bind distinct copies of the packed weights, `total_bytes` in all (the DRAM mode)."""
         k = self.kerns[0]
         count = max(2, total_bytes // k.packed.nbytes)
-        copy = k.rebound if isinstance(k, ggml_tq2_0.Tq2_0Kernel) else k.with_packed
-        self.kerns = [copy(k.packed.copy()) for _ in range(count)]
+        self.kerns = [k.with_packed(k.packed.copy()) for _ in range(count)]
 
     def run(self) -> float:
         """Seconds a call, averaged over `calls` calls rotating through the copies (this thread only)."""
@@ -115,18 +114,6 @@ def alternating(items: dict, calls: int) -> dict[str, float]:
     return {label: t / calls for label, t in total.items()}
 
 
-def int8_peak_gops() -> float:
-    """The core's int8 peak (GOPS) on the benchmark's clock: independent maddubs + add chains."""
-    mod, ctx = roofline_module()
-    iters = 1 << 20
-    t = []
-    for _ in range(7):
-        t0 = clock()
-        mod.lib.ternkit_peak_int8(iters)
-        t.append(clock() - t0)
-    return iters * ctx["ops_per_step"] / statistics.median(t) / 1e9
-
-
 def calibrate(item) -> None:
     """Hot: about 20 ms of calls a round."""
     item.calls = max(3, int(2e-2 // max(item.run(), 1e-6)))
@@ -146,7 +133,7 @@ def main() -> None:
     clock, stat = CLOCKS[args.clock], STATS[args.stat]
     labels = args.kernels.split(",")
     rng = np.random.default_rng(0)
-    peak = int8_peak_gops()
+    peak = int8_peak_gops(clock)
     print(f"int8 peak (one core, maddubs + add chains): {peak:.0f} GOPS; {args.clock} time, {args.stat} of {args.repeat}")
     print(f"{'M x K':>10} {'n':>4} {'kernel':<30} {'mode':<5} {'us':>10} {'GB/s':>6} {'% roof':>7} {'x first':>8}")
     for shape in args.shapes.split(","):

@@ -65,15 +65,16 @@ class Row:
         return self.ops / self.seconds / 1e9
 
 
-def median_time(fn: Callable[[], object], repeat: int, *, min_seconds: float = 0.0) -> float:
-    """Median wall time of `fn` over `repeat` runs (after one warm-up run)."""
+def median_time(fn: Callable[[], object], repeat: int, *, min_seconds: float = 0.0,
+                clock: Callable[[], float] = time.perf_counter) -> float:
+    """Median time of `fn` over `repeat` runs (after one warm-up run), by `clock` (default: wall time)."""
     fn()
     times = []
     t_end = time.perf_counter() + min_seconds
     while len(times) < repeat or time.perf_counter() < t_end:
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times)
 
 
@@ -94,11 +95,11 @@ def roofline_module():
     return build_module("roofline", cdef, source, flags=("-O3", *target.isa.flags)), ctx
 
 
-def int8_peak_gops(seconds: float = 0.2) -> float:
-    """Measured int8 multiply-accumulate peak of one core (GOPS, a MAC = 2 ops)."""
+def int8_peak_gops(clock: Callable[[], float] = time.perf_counter) -> float:
+    """Measured int8 multiply-accumulate peak of one core (GOPS, a MAC = 2 ops), timed by `clock`."""
     mod, ctx = roofline_module()
     iters = 1 << 20
-    t = median_time(lambda: mod.lib.ternkit_peak_int8(iters), 5)
+    t = median_time(lambda: mod.lib.ternkit_peak_int8(iters), 5, clock=clock)
     return iters * ctx["ops_per_step"] / t / 1e9
 
 
@@ -188,7 +189,7 @@ def _tq2_0(M: int, K: int, n: int, w, x, ref) -> _Candidate:
         raise AssertionError(f"{TQ2_0} {M}x{K} n={n} does not reproduce the integer core")
 
     def bind(p: np.ndarray):
-        k = kern if p is kern.packed else kern.rebound(p)
+        k = kern if p is kern.packed else kern.with_packed(p)
         return lambda th: k(xb, threads=th, out=yf)
     return _Candidate(TQ2_0, kern.packed, 2 * M * K * n, bind, lambda th: kern.threads_for(n, th))
 

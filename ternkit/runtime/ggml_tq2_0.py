@@ -90,7 +90,7 @@ class Tq2_0Kernel:
         self._runner = pool.Runner(mod.ffi, mod.lib, "ternkit_tq2_0", packed)
         self._edges: dict[int, tuple[int, ...]] = {}
 
-    def rebound(self, packed: np.ndarray) -> Tq2_0Kernel:
+    def with_packed(self, packed: np.ndarray) -> Tq2_0Kernel:
         """The same kernel on another copy of its packed weights (DRAM benchmarks)."""
         other = copy.copy(self)
         other._bind(packed)
