@@ -8,7 +8,7 @@ weight format and tiling of each spec (`Target.specialise`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 if TYPE_CHECKING:
     from ternkit.graph.modelgraph import ModelGraph
@@ -67,6 +67,19 @@ class Plan:
             if node in nodes and spec.N == n_tokens:
                 return spec
         raise KeyError(f"no kernel for node {node!r} with N={n_tokens} in plan for {self.target}")
+
+    def prefill_for(self, node: str) -> KernelSpec | None:
+        """The node's prefill kernel: the one tuned for the most tokens (> 1), None without one."""
+        gemms = [s for s, nodes in self.users.items() if node in nodes and s.N > 1]
+        return max(gemms, key=lambda s: s.N) if gemms else None
+
+    def remap(self, change: Callable[[KernelSpec], KernelSpec]) -> "Plan":
+        """The plan with every kernel replaced by `change(kernel)`, each keeping its graph nodes (kernels
+        that become the same spec share them)."""
+        users: dict[KernelSpec, list[str]] = {}
+        for spec in self.kernels:
+            users.setdefault(change(spec), []).extend(self.users.get(spec, []))
+        return Plan(target=self.target, model=self.model, kernels=list(users), users=users)
 
 
 def lower(model: "ModelGraph", target: PlanTarget, tokens: tuple[int, ...] = (1,),

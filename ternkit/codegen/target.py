@@ -34,6 +34,9 @@ class Target(ABC):
     name: str
     description: str = ""
     priority: ClassVar[int] = 0      # best_native_target prefers the highest available
+    # The weight format of one-token (decode) GEMVs under `--decode-format auto` when no tuning result
+    # picks one ("" = the same format as the prefill kernels); see `codegen/decode_format.py`.
+    decode_format: ClassVar[str] = ""
 
     @property
     @abstractmethod

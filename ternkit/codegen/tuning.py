@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ternkit.codegen.plan import Plan
+from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.target import Target
 from ternkit.errors import ConfigError, TernkitError
 from ternkit.outputs import write_file
@@ -85,18 +85,24 @@ def tiling_for(tuning: Tuning | None, target: Target, kernel_name: str) -> dict:
     return dict((tuning or {}).get(target.name, {}).get(kernel_name, {}))
 
 
+def formats_for(tuning: Tuning | None, target: Target) -> dict[str, str]:
+    """The fastest format `ternkit tune` measured per shape key on `target` ({} when not compared)."""
+    return dict((tuning or {}).get(target.name, {}).get("formats", {}))
+
+
+def specialise(target: Target, spec: KernelSpec, tuning: Tuning | None, weight_format: str | None = None) -> KernelSpec:
+    """`spec` in `weight_format` (default: its own) with its tuned tiling, if any (else the defaults)."""
+    fmt = weight_format or spec.weight_format
+    if fmt != spec.weight_format:
+        spec = target.specialise(dataclasses.replace(spec, weight_format=fmt, tiling=()))
+    tiles = tiling_for(tuning, target, spec.name)
+    return target.specialise(dataclasses.replace(spec, tiling=tuple(sorted(tiles.items())))) if tiles else spec
+
+
 def apply(plan: Plan, target: Target, tuning: Tuning | None, choose_format: bool = True) -> Plan:
     """Re-specialise the plan's kernels with their tuned formats (`choose_format`) and tilings (kernels
     without an entry keep theirs)."""
     if not tuning or not tuning.get(target.name):
         return plan
-    chosen = tuning[target.name].get("formats", {}) if choose_format else {}
-    users: dict = {}
-    for spec in plan.kernels:
-        fmt = chosen.get(spec.shape_key, spec.weight_format)
-        if fmt != spec.weight_format:
-            spec = target.specialise(dataclasses.replace(spec, weight_format=fmt, tiling=()))
-        tiles = tiling_for(tuning, target, spec.name)
-        new = target.specialise(dataclasses.replace(spec, tiling=tuple(sorted(tiles.items())))) if tiles else spec
-        users.setdefault(new, []).extend(plan.users.get(spec, []))
-    return Plan(target=plan.target, model=plan.model, kernels=list(users), users=users)
+    chosen = formats_for(tuning, target) if choose_format else {}
+    return plan.remap(lambda spec: specialise(target, spec, tuning, chosen.get(spec.shape_key)))

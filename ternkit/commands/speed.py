@@ -19,6 +19,10 @@ def register(sub) -> None:
     p.add_argument("--threads", type=counts, default="1", help="thread counts, e.g. 1,2 (default 1)")
     p.add_argument("--runtime", choices=("both", "python", "c"), default="both", help="which runtimes (default both)")
     p.add_argument("--seed", type=int, default=None, help="seed of the random weights")
+    p.add_argument("--decode-format", default="auto", metavar="auto|same|FORMAT",
+                   help="weight format of the decode GEMVs: auto (the target's decode default: tl2 on avx2), same "
+                        "(the prefill GEMMs' format: one packed copy of each BitLinear; a second copy costs ~415 MiB "
+                        "for 2B4T), or a format of the target (default auto)")
     p.set_defaults(func=run)
 
 
@@ -30,6 +34,10 @@ def run(args) -> int:
     def log(msg: str) -> None:
         print(f"[ternkit speed] {msg}", file=sys.stderr, flush=True)
 
+    from ternkit.codegen import decode_format
+    from ternkit.codegen.targets import native_target
+
+    decode_format.check(native_target(args.target, "run"), args.decode_format)   # before minutes of loading
     threads = list(args.threads)
     log(f"loading {args.model}")
     model = load_model(args.model, seed=args.seed, packed_random=True)
@@ -39,7 +47,7 @@ def run(args) -> int:
         else "random float weights")
     report = measure_speed(model, weights, target=args.target, prompt_tokens=args.prompt, decode_tokens=args.decode,
                            threads=threads, python=args.runtime in ("both", "python"),
-                           c=args.runtime in ("both", "c"), log=log)
+                           c=args.runtime in ("both", "c"), decode_format=args.decode_format, log=log)
     print(report.text())
     print(f"machine   {machine_name()}")
     return 0

@@ -58,10 +58,12 @@ class LoweredModel:
 
 
 def lower_model(model: ModelGraph, target: str, tokens: tuple[int, ...] = (1,),
-                weight_format: str | None = None, threads: int = 1) -> LoweredModel:
-    """Lower, generate and compile the model's kernels for `target`, bound to its quantized weights."""
+                weight_format: str | None = None, threads: int = 1, decode_format: str = "same") -> LoweredModel:
+    """Lower, generate and compile the model's kernels for `target`, bound to its quantized weights;
+    `decode_format` picks the one-token kernels' format (`codegen/decode_format.py`)."""
     import time
 
+    from ternkit.codegen import decode_format as decode
     from ternkit.codegen.targets import get_c_target
     from ternkit.codegen.plan import lower
     from ternkit.runtime.kernels import compile_plan
@@ -71,7 +73,7 @@ def lower_model(model: ModelGraph, target: str, tokens: tuple[int, ...] = (1,),
     reason = t.unavailable_reason()
     if reason:
         raise TernkitError(f"target {target!r} cannot run on this machine: {reason}")
-    plan = lower(model, t, tokens, weight_format)
+    plan = decode.choose(lower(model, t, tokens, weight_format), t, decode_format, forced=weight_format is not None)
     t0 = time.perf_counter()
     lib = compile_plan(plan, t)
     compile_s = time.perf_counter() - t0

@@ -6,8 +6,12 @@ kernels, split across its thread pool).
 A model without stored weights gets random ones; above 50 M parameters they are drawn directly as
 packed ternary codes with a float16 embedding (`graph/random_weights.py`), so 2B4T fits in ~1.2 GB.
 
-Roofline: decoding a token reads every packed BitLinear weight once plus the LM head (the embedding
-matrix when tied), so `weight bytes per token / single-core stream-read bandwidth` (measured here with
+Both runtimes decode with the GEMVs in the decode format (`codegen/decode_format.py`; avx2: tl2 unless
+told otherwise) and prefill with the GEMMs (avx2: i2), holding two packed copies of a BitLinear whose
+two formats differ.
+
+Roofline: decoding a token reads every packed BitLinear weight once (the decode copy) plus the LM head
+(the embedding matrix when tied), so `weight bytes per token / single-core stream-read bandwidth` (measured here with
 the generated read-only kernel of `runtime/bench.py`, over a buffer far larger than the caches) is the
 fastest decode possible on one core; a runtime's decode tokens/s divided by that is its roofline fraction.
 """
@@ -70,6 +74,8 @@ class SpeedReport:
     stream_gbs: float              # single-core stream-read bandwidth (GB/s), wall clock
     stream_cpu_gbs: float          # the same per CPU-second
     rows: list[SpeedRow] = field(default_factory=list)
+    weights_file: str = ""         # the C runtime's weights file: size and packed copies
+    formats: str = ""              # the kernels' weight formats, e.g. "decode tl2, prefill i2"
 
     @property
     def bytes_per_token(self) -> int:
@@ -93,12 +99,15 @@ class SpeedReport:
     def text(self) -> str:
         mib = 1 << 20
         lines = [
-            f"model     {self.model}: {self.parameters:,} params ({self.weights}), target {self.target}",
+            f"model     {self.model}: {self.parameters:,} params ({self.weights}), target {self.target}"
+            + (f" ({self.formats})" if self.formats else ""),
             f"roofline  {self.bitlinear_bytes / mib:,.1f} MiB BitLinear + {self.head_bytes / mib:,.1f} MiB LM head = "
             f"{self.bytes_per_token / mib:,.1f} MiB read per decoded token; stream read (1 core) {self.stream_gbs:.1f} "
             f"GB/s wall, {self.stream_cpu_gbs:.1f} GB/s per CPU-s -> at most {self.roofline_tokens_per_s:,.2f} tok/s "
             f"({self.roofline_per_cpu_s:,.2f} per CPU-s)",
         ]
+        if self.weights_file:
+            lines.append(f"weights   {self.weights_file}")
         header = ("runtime", "threads", "prefill tok/s", "decode tok/s", "per CPU-s (prefill, decode)", "peak RSS",
                   "% of roofline (wall, CPU)", "greedy tokens vs 1st row")
         body = [(r.runtime, str(r.threads), f"{r.prefill_tokens_per_s:,.2f} ({r.prompt_tokens})",
@@ -111,11 +120,24 @@ class SpeedReport:
         return "\n".join([*lines, table(header, body)])
 
 
-def weight_traffic(model: ModelGraph, target) -> tuple[int, int]:
-    """(packed BitLinear bytes of the decode kernels, LM head bytes) read per decoded token."""
+def runtime_plan(model: ModelGraph, target, decode_format: str):
+    """The plan both runtimes run: GEMVs in the decode format, GEMMs for the prefill."""
+    from ternkit.codegen import decode_format as decode
     from ternkit.codegen.plan import lower
 
-    plan = lower(model, target, (1,))
+    return decode.choose(lower(model, target, (1, PREFILL_KERNEL_TOKENS)), target, decode_format)
+
+
+def plan_formats(plan) -> str:
+    """The plan's weight formats by kernel kind, e.g. "decode tl2, prefill i2"."""
+    def kind(decode: bool) -> str:
+        return "/".join(sorted({s.weight_format for s in plan.kernels if (s.N == 1) == decode}))
+    prefill = kind(False)
+    return f"decode {kind(True)}" + (f", prefill {prefill}" if prefill else "")
+
+
+def weight_traffic(model: ModelGraph, plan, target) -> tuple[int, int]:
+    """(packed BitLinear bytes of the decode kernels, LM head bytes) read per decoded token."""
     bitlinear = sum(target.packed_bytes(plan.kernel_for(node, 1)) for node in model.bitlinears())
     p = model.require_params()
     head = p["embed.weight"] if model.config.tie_embeddings else p["lm_head.weight"]
@@ -155,20 +177,21 @@ def python_runtime(model: ModelGraph, lowered, prompt: np.ndarray, decode: int) 
                     gen.prefill_cpu_seconds, gen.decode_cpu_seconds)
 
 
-def build_c_runtime(model: ModelGraph, target, folder: Path) -> Path:
-    """Generate the kernel library + C runtime + weights file for `model` in `folder` and compile it."""
+def build_c_runtime(model: ModelGraph, target, folder: Path, decode_format: str = "auto") -> str:
+    """Generate the kernel library + C runtime + weights file for `model` in `folder` and compile it;
+    a line saying the weights file's size and packed copies."""
     from ternkit.codegen.library import HEADER, LIB, emit_library
-    from ternkit.codegen.plan import lower
-    from ternkit.runtime.standalone import PROGRAM, SOURCE, WEIGHTS, build_program
+    from ternkit.runtime.standalone import (PROGRAM, SOURCE, WEIGHTS, all_copies, build_program, copies_summary,
+                                            runtime_source, write_weights)
     from ternkit.toolchain import native_toolchain
-    from ternkit.runtime.standalone import runtime_source, write_weights
 
-    plan = lower(model, target, (1, PREFILL_KERNEL_TOKENS))
+    plan = runtime_plan(model, target, decode_format)
     for name, text in emit_library(plan, target, runtime=PROGRAM).items():
         (folder / name).write_text(text)
-    total, sizes = write_weights(model, plan, target, folder / WEIGHTS)
-    (folder / SOURCE).write_text(runtime_source(model, plan, target, HEADER, total, sizes))
-    return build_program(folder, [f"{LIB}.c"], native_toolchain(tuple(target.cflags())))
+    total = write_weights(model, plan, target, folder / WEIGHTS)
+    (folder / SOURCE).write_text(runtime_source(model, plan, target, HEADER, total))
+    build_program(folder, [f"{LIB}.c"], native_toolchain(tuple(target.cflags())))
+    return f"{WEIGHTS} {total / (1 << 20):,.1f} MiB; {copies_summary(all_copies(model, plan, target))}"
 
 
 def c_runtime(folder: Path, prompt: np.ndarray, decode: int, threads: int, target: str) -> SpeedRow:
@@ -189,8 +212,9 @@ def c_runtime(folder: Path, prompt: np.ndarray, decode: int, threads: int, targe
 
 def measure_speed(model: ModelGraph, weights: str, *, target: str | None = None, prompt_tokens: int = 64,
                   decode_tokens: int = 16, threads: tuple[int, ...] = (1,), python: bool = True, c: bool = True,
-                  log: Callable[[str], None] = lambda s: None) -> SpeedReport:
-    """Measure `model` end to end (see the module doc). `weights` says where its weights came from."""
+                  decode_format: str = "auto", log: Callable[[str], None] = lambda s: None) -> SpeedReport:
+    """Measure `model` end to end (see the module doc). `weights` says where its weights came from;
+    `decode_format` the GEMVs' format (`codegen/decode_format.py`)."""
     from ternkit.codegen.targets import native_target
     from ternkit.runtime.lowered import lower_model
 
@@ -201,23 +225,26 @@ def measure_speed(model: ModelGraph, weights: str, *, target: str | None = None,
         raise TernkitError(f"--prompt + --decode + 1 must fit the model's {cfg.max_seq} positions")
     t = native_target(target, "run")
     prompt = (np.arange(prompt_tokens) * 7 + 1) % cfg.vocab_size
-    bitlinear, head = weight_traffic(model, t)
+    plan = runtime_plan(model, t, decode_format)
+    bitlinear, head = weight_traffic(model, plan, t)
     rows = []
     if python:
         log(f"compiling {t.name} kernels and packing the weights into them")
-        lowered = lower_model(model, t.name, tokens=(1, PREFILL_KERNEL_TOKENS))
+        lowered = lower_model(model, t.name, tokens=(1, PREFILL_KERNEL_TOKENS), decode_format=decode_format)
         for n in threads:
             log(f"python runtime, {n} thread(s): prefill {prompt_tokens} tokens, decode {decode_tokens}")
             lowered.threads = n
             rows.append(python_runtime(model, lowered, prompt, decode_tokens))
         del lowered
     log(f"measuring the single-core stream-read bandwidth ({STREAM_MB} MiB)")   # after: its buffer is no RSS of theirs
-    report = SpeedReport(cfg.name, t.name, model.parameter_count(), weights, bitlinear, head, *stream_bandwidth(), rows)
+    report = SpeedReport(cfg.name, t.name, model.parameter_count(), weights, bitlinear, head, *stream_bandwidth(), rows,
+                         formats=plan_formats(plan))
     if c:
         folder = Path(tempfile.mkdtemp(prefix="ternkit-speed-"))
         try:
             log(f"generating and compiling the C runtime in {folder}")
-            build_c_runtime(model, t, folder)
+            report.weights_file = build_c_runtime(model, t, folder, decode_format)
+            log(report.weights_file)
             for n in threads:
                 log(f"C runtime, {n} thread(s): prefill {prompt_tokens} tokens, decode {decode_tokens}")
                 report.rows.append(c_runtime(folder, prompt, decode_tokens, n, t.name))

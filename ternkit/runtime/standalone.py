@@ -1,18 +1,24 @@
 """The standalone C runtime: a small C program (template `runtime/model.c.j2`) that runs the whole model
 with the generated kernel library, and the packed weights file it reads.
 
-Weights file (`weights.bin`, little-endian): the 8 bytes `TKRT0001`, then in graph order
-`embed` [vocab][hidden]; per layer `attn_norm` f32[hidden], q, k, v, [`attn.sub_norm` f32[q_dim]],
-o, `ffn_norm` f32[hidden], gate, up, [`ffn.sub_norm` f32[ffn]], down; `final_norm` f32[hidden];
-`lm_head` [vocab][hidden] unless tied. The embedding and LM head are float16 when the model keeps its
-embedding in float16 (random weights for big models, as the 2B4T release keeps bf16), float32
-otherwise. Each BitLinear is its f32 scale followed by the target's packed weights (`Target.pack`);
-every item is zero-padded to a multiple of 4 bytes. The GEMV (decode) and GEMM (prefill) kernels of a
-BitLinear read the same packed bytes; where their layouts differ, the prompt goes through the GEMV.
+Weights file (`weights.bin`, little-endian), version 2: the 8 bytes `TKRT0002`, a u64 layout id (the
+first 8 bytes of a SHA-256 over this plan's kernels and byte counts, so a file written for another plan
+of the same model is refused even when its size matches), then in graph order `embed` [vocab][hidden];
+per layer `attn_norm` f32[hidden], q, k, v, [`attn.sub_norm` f32[q_dim]], o, `ffn_norm` f32[hidden],
+gate, up, [`ffn.sub_norm` f32[ffn]], down; `final_norm` f32[hidden]; `lm_head` [vocab][hidden] unless
+tied. The embedding and LM head are float16 when the model keeps its embedding in float16 (random
+weights for big models, as the 2B4T release keeps bf16), float32 otherwise. Each BitLinear is its f32
+scale, its decode copy (the GEMV's packed weights, `Target.pack`), then — only when the prefill GEMM's
+format or layout differs from the GEMV's (`codegen/decode_format.py`) — its prefill copy (the GEMM's
+packed weights). Every item is zero-padded to a multiple of 4 bytes. Without a GEMM kernel the prompt
+goes through the GEMV a token at a time. Version 1 (`TKRT0001`: one packed copy, no layout id) is
+refused with one line.
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +26,7 @@ import numpy as np
 
 from ternkit.codegen.ctarget import CTarget
 from ternkit.codegen.jinja import render
-from ternkit.codegen.plan import Plan
+from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.errors import TernkitError
 from ternkit.graph.modelgraph import ROLES, ModelGraph, bitlinear_node, layer_weights
 from ternkit.toolchain import Toolchain, program_toolchain
@@ -28,7 +34,7 @@ from ternkit.toolchain import Toolchain, program_toolchain
 PROGRAM = "model_runtime"
 SOURCE = f"{PROGRAM}.c"
 WEIGHTS = "weights.bin"
-MAGIC = b"TKRT0001"
+MAGIC = b"TKRT0002"  # bump the number whenever the layout changes (model.c.j2 refuses other versions)
 PREFILL_CHUNK = 64   # prompt tokens run through the layers together (at least the GEMM's token count)
 
 
@@ -49,42 +55,70 @@ def embed_dtype(model: ModelGraph) -> np.dtype:
     return np.dtype("<f2") if model.require_params()["embed.weight"].dtype == np.float16 else np.dtype("<f4")
 
 
-def gemm_spec(plan: Plan, target: CTarget, node: str):
-    """The node's prefill (N > 1) kernel when it reads the GEMV's packed bytes, else None."""
-    gemv = plan.kernel_for(node, 1)
-    gemms = [s for s, nodes in plan.users.items() if node in nodes and s.N > 1]
-    if not gemms:
-        return None
-    spec = max(gemms, key=lambda s: s.N)
-    same = spec.weight_format == gemv.weight_format and target.layout(spec) == target.layout(gemv)
-    return spec if same else None
+@dataclass(frozen=True)
+class BitLinearCopies:
+    """One BitLinear's kernels and the packed copies of its weights the file carries."""
+
+    node: str
+    gemv: KernelSpec               # decode: reads the decode copy
+    gemm: KernelSpec | None        # prefill (None: the prompt goes through the GEMV)
+    own_copy: bool                 # the GEMM reads a prefill copy of its own (its format or layout differs)
+    decode_bytes: int
+    prefill_bytes: int             # 0 unless own_copy
 
 
-def weight_parts(model: ModelGraph, plan: Plan, target, sizes: dict[str, int]) -> Iterator[bytes]:
-    """The weights file, piece by piece (a 2B4T file is 1.2 GB: stream it); `sizes` gets each
-    BitLinear's packed byte count."""
+def bitlinear_copies(plan: Plan, target: CTarget, node: str) -> BitLinearCopies:
+    gemv, gemm = plan.kernel_for(node, 1), plan.prefill_for(node)
+    own = gemm is not None and (gemm.weight_format != gemv.weight_format or target.layout(gemm) != target.layout(gemv))
+    return BitLinearCopies(node, gemv, gemm, own, target.packed_bytes(gemv), target.packed_bytes(gemm) if own else 0)
+
+
+def all_copies(model: ModelGraph, plan: Plan, target: CTarget) -> list[BitLinearCopies]:
+    """Every BitLinear's copies, in graph order."""
+    return [bitlinear_copies(plan, target, node) for node in model.bitlinears()]
+
+
+def layout_id(model: ModelGraph, copies: list[BitLinearCopies]) -> int:
+    """What the file's layout depends on beyond the model's shape: the kernels and their byte counts."""
+    text = repr((model.config.name, str(embed_dtype(model)),
+                 [(c.node, c.gemv.name, c.decode_bytes, c.gemm.name if c.own_copy else "", c.prefill_bytes)
+                  for c in copies]))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def _pad(b: bytes) -> bytes:
+    return b + b"\0" * (-len(b) % 4)
+
+
+def _packed(target: CTarget, spec: KernelSpec, w_q: np.ndarray, nbytes: int) -> bytes:
+    packed = np.ascontiguousarray(target.pack(spec, w_q), dtype=np.uint8).tobytes()
+    if len(packed) != nbytes:   # the C program is compiled for nbytes: never write a file it misreads
+        raise TernkitError(f"{spec.name}: packed {len(packed)} bytes, the layout says {nbytes}")
+    return _pad(packed)
+
+
+def weight_parts(model: ModelGraph, plan: Plan, target: CTarget) -> Iterator[bytes]:
+    """The weights file, piece by piece (a 2B4T file is 1.2-1.6 GB: stream it)."""
     _check(model, plan)
     p = model.require_params()
     cfg = model.config
     dt = embed_dtype(model)
-
-    def pad(b: bytes) -> bytes:
-        return b + b"\0" * (-len(b) % 4)
+    copies = {c.node: c for c in all_copies(model, plan, target)}
 
     def floats(name: str, dtype=np.dtype("<f4")) -> bytes:
         arr = p[name]
         out = bytearray()
         for i in range(0, arr.shape[0], 4096):   # a block of rows at a time: no full-size copy
             out += np.ascontiguousarray(arr[i:i + 4096], dtype=dtype).tobytes()
-        return pad(bytes(out))
+        return _pad(bytes(out))
 
     def bitlinear(node: str) -> bytes:
+        c = copies[node]
         w_q, _ = model.quantized_weight(node)
-        packed = np.ascontiguousarray(target.pack(plan.kernel_for(node, 1), w_q), dtype=np.uint8).tobytes()
-        sizes[node] = len(packed)
-        return np.array([model.weight_scale(node)], dtype="<f4").tobytes() + pad(packed)
+        out = np.array([model.weight_scale(node)], dtype="<f4").tobytes() + _packed(target, c.gemv, w_q, c.decode_bytes)
+        return out + (_packed(target, c.gemm, w_q, c.prefill_bytes) if c.own_copy else b"")
 
-    yield MAGIC
+    yield MAGIC + layout_id(model, list(copies.values())).to_bytes(8, "little")
     yield floats("embed.weight", dt)
     for i in range(cfg.n_layers):
         for node, _ in layer_weights(cfg, i):
@@ -94,39 +128,34 @@ def weight_parts(model: ModelGraph, plan: Plan, target, sizes: dict[str, int]) -
         yield floats("lm_head.weight", dt)
 
 
-def packed_weights(model: ModelGraph, plan: Plan, target) -> tuple[bytes, dict[str, int]]:
-    """(weights file bytes, packed byte count per BitLinear node)."""
-    sizes: dict[str, int] = {}
-    return b"".join(weight_parts(model, plan, target, sizes)), sizes
-
-
-def write_weights(model: ModelGraph, plan: Plan, target, path: Path) -> tuple[int, dict[str, int]]:
-    """Stream the weights file to `path`; (its size, packed byte count per BitLinear node)."""
-    sizes: dict[str, int] = {}
+def write_weights(model: ModelGraph, plan: Plan, target: CTarget, path: Path) -> int:
+    """Stream the weights file to `path`; its size in bytes."""
     total = 0
     with open(path, "wb") as f:
-        for part in weight_parts(model, plan, target, sizes):
+        for part in weight_parts(model, plan, target):
             f.write(part)
             total += len(part)
-    return total, sizes
+    return total
 
 
-def runtime_source(model: ModelGraph, plan: Plan, target, header: str, total_bytes: int, sizes: dict[str, int]) -> str:
-    """The C program for a plan whose kernel library has header `header`."""
+def runtime_source(model: ModelGraph, plan: Plan, target: CTarget, header: str, total_bytes: int) -> str:
+    """The C program for a plan whose kernel library has header `header` and weights file of `total_bytes`."""
     from ternkit.runtime import pool
 
     cfg = model.config
     layers = []
     chunk = 1
+    copies = all_copies(model, plan, target)
+    by_node = {c.node: c for c in copies}
     for i, lc in enumerate(cfg.layers):
         bls = []
         for role in ROLES:
-            node = bitlinear_node(i, role)
-            spec = plan.kernel_for(node, 1)
-            gemm = gemm_spec(plan, target, node)
-            chunk = max(chunk, gemm.N if gemm else 1)
-            bls.append(dict(fn=spec.name, gemm=gemm.name if gemm else None, M=spec.M, K=spec.K,
-                            m_block=int(spec.tile("m_block", 1)), wbytes=sizes[node]))
+            c = by_node[bitlinear_node(i, role)]
+            chunk = max(chunk, c.gemm.N if c.gemm else 1)
+            bls.append(dict(fn=c.gemv.name, gemm=c.gemm.name if c.gemm else None, M=c.gemv.M, K=c.gemv.K,
+                            m_block=int(c.gemv.tile("m_block", 1)),
+                            gemm_m_block=int(c.gemm.tile("m_block", 1)) if c.gemm else 1,
+                            wbytes=c.decode_bytes, prefill_bytes=c.prefill_bytes))
         a = lc.attention
         layers.append(dict(heads=a.heads, kv_heads=a.kv_heads, head_dim=a.head_dim, ffn=lc.ffn.hidden,
                            relu2=lc.ffn.activation == "relu2", bitlinears=bls))
@@ -134,14 +163,32 @@ def runtime_source(model: ModelGraph, plan: Plan, target, header: str, total_byt
                   vocab=cfg.vocab_size, hidden=cfg.hidden, layers=layers, eps=cfg.norm_eps,
                   rope_theta=cfg.rope_theta, max_seq=cfg.max_seq, tied=cfg.tie_embeddings, subln=cfg.subln,
                   total_bytes=total_bytes, embed_f16=embed_dtype(model) == np.float16,
-                  prefill_chunk=max(chunk, PREFILL_CHUNK), has_gemm=chunk > 1,
-                  **pool.template_args())
+                  prefill_chunk=max(chunk, PREFILL_CHUNK), has_gemm=chunk > 1, magic=MAGIC.decode(),
+                  layout_id=f"0x{layout_id(model, copies):016x}",
+                  two_copies=any(c.own_copy for c in copies), **pool.template_args())
 
 
-def runtime_files(model: ModelGraph, plan: Plan, target, header: str) -> tuple[dict[str, str], bytes]:
+def runtime_files(model: ModelGraph, plan: Plan, target: CTarget, header: str) -> tuple[dict[str, str], bytes]:
     """({SOURCE: C text}, weights file bytes) for a plan whose kernel library has header `header`."""
-    blob, sizes = packed_weights(model, plan, target)
-    return {SOURCE: runtime_source(model, plan, target, header, len(blob), sizes)}, blob
+    blob = b"".join(weight_parts(model, plan, target))
+    return {SOURCE: runtime_source(model, plan, target, header, len(blob))}, blob
+
+
+def copies_summary(copies: list[BitLinearCopies]) -> str:
+    """One line: which packed copies of the BitLinears a weights file carries and what they cost."""
+    mib = 1 << 20
+
+    def formats(specs) -> str:
+        return "/".join(sorted({s.weight_format for s in specs}))
+
+    decode = sum(c.decode_bytes for c in copies)
+    prefill = sum(c.prefill_bytes for c in copies)
+    if not prefill:
+        return f"BitLinears packed once ({formats(c.gemv for c in copies)}, {decode / mib:,.1f} MiB)"
+    saved = sum(c.decode_bytes for c in copies if c.own_copy)
+    return (f"BitLinears packed twice: decode {formats(c.gemv for c in copies)} {decode / mib:,.1f} MiB + prefill "
+            f"{formats(c.gemm for c in copies if c.own_copy)} {prefill / mib:,.1f} MiB "
+            f"(--decode-format same keeps one copy: {saved / mib:,.1f} MiB less)")
 
 
 def toolchain_for(target: CTarget) -> Toolchain:

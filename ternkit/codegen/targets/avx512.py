@@ -74,3 +74,5 @@ class Avx512Target(CTarget):
     }
     isa: ClassVar[Isa] = ISA
     priority: ClassVar[int] = 30
+    # decode_format stays "" (decode GEMVs in the prefill's i2): avx512 tl2 has not been measured against
+    # i2 from DRAM on an AVX-512 machine; `ternkit tune` or `--decode-format tl2` choose it

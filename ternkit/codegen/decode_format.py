@@ -1,0 +1,52 @@
+"""The weight format of the one-token (decode) GEMV kernels, chosen apart from the prefill GEMMs'.
+
+Decoding reads every BitLinear weight once per token, so it runs at DRAM speed and a smaller format
+pays (avx2 `tl2`, 1.67 bits, reads DRAM 1.3-1.5x faster than `i2`); a prefill GEMM reuses each weight
+across many tokens and wants the fastest arithmetic (avx2 `i2`, ~1.4x faster than `tl2` at 64 tokens).
+When the two differ, a runtime keeps two packed copies of each BitLinear (the standalone C runtime's
+weights file carries both: ~415 MiB more for 2B4T).
+
+Choices (`--decode-format`):
+- `auto`: a format forced for every kernel (`--format`) stays; else the fastest format `ternkit tune`
+  measured for the GEMV's shape; else the target's `decode_format` (avx2: tl2), else the plan's own;
+- `same`: the node's prefill kernel's format (one packed copy);
+- a format name: that format (refused in one line when the target has no kernels for it).
+"""
+
+from __future__ import annotations
+
+from ternkit.codegen import tuning as tuning_file
+from ternkit.codegen.plan import KernelSpec, Plan
+from ternkit.codegen.target import Target
+from ternkit.errors import TernkitError
+
+AUTO, SAME = "auto", "same"
+
+
+def check(target: Target, choice: str) -> str:
+    """`choice`, or one line saying which choices `target` has."""
+    if choice in (AUTO, SAME) or choice in target.formats:
+        return choice
+    raise TernkitError(f"--decode-format {choice}: target {target.name!r} has no {choice!r} kernels: use "
+                       f"{AUTO}, {SAME} or one of {', '.join(target.formats)}")
+
+
+def choose(plan: Plan, target: Target, choice: str, *, tuning: tuning_file.Tuning | None = None,
+           forced: bool = False) -> Plan:
+    """`plan` with its one-token kernels in the decode format `choice` (see the module doc); prefill
+    kernels are left as they are. `forced`: the plan's formats were forced by the user (`--format`)."""
+    check(target, choice)
+    tuned = tuning_file.formats_for(tuning, target)
+
+    def decode(spec: KernelSpec) -> str:
+        if choice == SAME:
+            prefill = plan.prefill_for(plan.users[spec][0])
+            return prefill.weight_format if prefill else spec.weight_format
+        if choice != AUTO:
+            return choice
+        if forced or spec.shape_key in tuned:
+            return spec.weight_format
+        return target.decode_format or spec.weight_format
+
+    return plan.remap(lambda spec: tuning_file.specialise(target, spec, tuning, decode(spec)) if spec.N == 1 else spec)
+
