@@ -11,9 +11,10 @@ told otherwise) and prefill with the GEMMs (avx2: i2), holding two packed copies
 two formats differ.
 
 Roofline: decoding a token reads every packed BitLinear weight once (the decode copy) plus the LM head
-(the embedding matrix when tied), so `weight bytes per token / single-core stream-read bandwidth` (measured here with
-the generated read-only kernel of `runtime/bench.py`, over a buffer far larger than the caches) is the
-fastest decode possible on one core; a runtime's decode tokens/s divided by that is its roofline fraction.
+(the embedding matrix when tied), so `weight bytes per token / single-core stream-read bandwidth`
+(measured here with the generated read-only kernel of `runtime/bench.py`, over a buffer far larger than
+the caches) is the fastest decode possible on one core; a runtime's decode tokens/s divided by that is
+its roofline fraction.
 """
 
 from __future__ import annotations
