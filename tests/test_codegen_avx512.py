@@ -87,14 +87,18 @@ def test_avx512_i2_gemm_k_blocks_bit_exact(tiling, M, K, n, k_blocks, token_bloc
 @buildable
 @pytest.mark.parametrize("chunk", [64, 85, 7])
 def test_avx512_tl2_edge_cases_bit_exact(chunk):
-    """tl2 in blocks of 64 rows: M not a multiple of 64, K not a multiple of 3, every int16 chunk bound."""
+    """tl2 in blocks of 64 rows: M not a multiple of 64, K not a multiple of 3, every int16 chunk bound, int8
+    sums of 5 groups at their bound (all weights one sign against x = -128, where h = -8, and x = 120, where
+    l = -8 and h = 8), K leaving 1-4 groups after the last 5."""
 
     class Chunked(Avx512Target):
         def specialise(self, spec):
             return super().specialise(KernelSpec(spec.M, spec.K, spec.N, weight_format=spec.weight_format,
                                                  tiling=(("chunk", chunk),)))
 
-    cases = EDGE_CASES + [(65, 600, 2, "plus", "min"), (130, 1000, 1, "minus", "min"), (64, 256, 3, "plus", "max")]
+    cases = EDGE_CASES + [(65, 600, 2, "plus", "min"), (130, 1000, 1, "minus", "min"), (64, 256, 3, "plus", "max"),
+                          (70, 300, 1, "plus", "split_max"), (64, 777, 2, "minus", "split_max"),
+                          (3, 3 * 85 * 3 - 2, 1, "minus", "split_max")]
     assert_exact(run_cases(Chunked(), ["tl2"], cases, threads=3))
 
 

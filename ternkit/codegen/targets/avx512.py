@@ -3,12 +3,12 @@
 
 Decode GEMV: several rows at once share the regrouped activations; the 2-bit codes are masked in place
 (no shifts) and the powers of four they carry are divided out exactly at the end; the activations are
-regrouped to match with `vpermb` (VBMI). Prefill GEMM: K in blocks
-(`kc`) and tokens in L2-sized blocks; the weights of a block of rows are unpacked once per K block to
-code bytes and reused for every token in a register tile of rows x 16-token vectors. tl2 (1.67 bits a weight): per triple of activations, 64 rows looked
-up at once in the low/high byte planes of the int16 sums (`_mm512_permutexvar_epi8`), signs applied
-as lane masks (correct and reasonable, not tuned). b3 (1.6 bits): five trits a byte decoded with byte
-additions and two compares a digit, `_mm512_dpbusd_epi32` with the activations. Chosen over avx2
+regrouped to match with `vpermb` (VBMI). Prefill GEMM: K in blocks (`kc`) and tokens in L2-sized blocks;
+the weights of a block of rows are unpacked once per K block to code bytes and reused for every token in
+a register tile of rows x 16-token vectors. tl2 (1.67 bits a weight): the avx2 kernel's exact int8
+tables of the activations split as 16 h + l, 64 rows looked up at once (`_mm512_permutexvar_epi8`) with
+the sign in the index picking a negated copy of the table. b3 (1.6 bits): five trits a byte decoded with
+byte additions and two compares a digit, `_mm512_dpbusd_epi32` with the activations. Chosen over avx2
 automatically when the CPU has the ISA; on other x86 machines the kernels are built through SIMDe
 (emulated, for tests)."""
 
@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from ternkit.codegen.ctarget import CTarget, FormatKernels, chunk_space
 from ternkit.codegen.plan import KernelSpec
+from ternkit.codegen.targets.avx2 import tl2_plane_len
 from ternkit.errors import TernkitError
 from ternkit.formats import round_up
 from ternkit.toolchain import cpu
@@ -52,6 +53,10 @@ def i2_context(spec: KernelSpec) -> dict[str, Any]:
                 gemm_min=spec.tile("gemm_min"), in_place=spec.K <= IN_PLACE_MAX_K, prefetch=spec.tile("prefetch"))
 
 
+def tl2_context(spec: KernelSpec) -> dict[str, Any]:
+    return dict(plane_len=tl2_plane_len(spec.K))
+
+
 @dataclass(frozen=True)
 class Avx512Target(CTarget):
     name: str = "avx512"
@@ -73,8 +78,9 @@ class Avx512Target(CTarget):
                       "gemm_min": (2, 4, 8, 16, 32, 64),
                       "prefetch": (0, 1024, 2048, 4096, 8192, 16384, 32768)},
             tune_space=i2_tune_space, context=i2_context, check=i2_check),
-        # 64 rows a lookup; int16 sums of <= 64 triples
-        "tl2": FormatKernels({"m_block": 64, "chunk": 64}, tune_space=chunk_space),
+        # tl2: 64 rows a lookup in int8 tables of x split as 16 h + l; chunk: groups whose tables are built
+        # at once and whose int16 sums (l + 16 h = x: |.| <= 384 a group) are widened together
+        "tl2": FormatKernels({"m_block": 64, "chunk": 64}, tune_space=chunk_space, context=tl2_context),
         "b3": FormatKernels({"m_block": 1, "k_align": 320}),     # 64 bytes = two 160-weight blocks a step
     }
     isa: ClassVar[Isa] = ISA
