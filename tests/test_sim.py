@@ -369,6 +369,19 @@ def test_every_dram_preset_states_what_it_covers_and_where_it_comes_from():
     assert 250 / 64 <= DRAM_PRESETS["hbm"].pj_per_bit <= 450 / 64
 
 
+def test_readme_preset_table_lists_every_preset_with_its_energy():
+    import re
+
+    from ternkit.sim.dram import DRAM_PRESETS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme[readme.index("**What a preset covers**"):readme.index("There are **no DDR5")]
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([\d.]+) \| ", table, re.M))
+    assert set(rows) == set(DRAM_PRESETS)
+    for name, p in DRAM_PRESETS.items():
+        assert float(rows[name]) == pytest.approx(p.pj_per_bit, abs=0.05), name
+
+
 @pytest.mark.parametrize("preset, pj_per_64_bits", [("ddr4", 1300.0), ("ddr3", 1300.0), ("hbm2", 3.97 * 64)])
 def test_dram_energy_is_bytes_times_8_times_the_cited_pj_per_bit(preset, pj_per_64_bits):
     """Every DRAM byte the simulator moves (BitLinears and the rest of the step) is charged the preset's
