@@ -61,7 +61,7 @@ def test_avx512_random_shapes_bit_exact(cases, rows, gemm_rows, kc):
     assert_exact(run_cases(t, ["i2"], cases))
 
 
-# (tiling, M, K, n): K blocks / token blocks each case runs through (checked against the context below)
+# (tiling, M, K, n, K blocks, token blocks the GEMM runs through: checked against the kernel context)
 K_BLOCKED = [
     ({"kc": 256, "gemm_rows": 5, "gemm_tb": 1, "mc": 16}, 37, 700, 33, 3, 1),      # K = 700: last block 188 of 256
     ({"kc": 1024, "gemm_rows": 6, "gemm_tb": 2, "mc": 48}, 13, 2560, 40, 3, 1),    # 1024 + 1024 + 512
