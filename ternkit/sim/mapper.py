@@ -44,16 +44,17 @@ class Mapping:
     n_tile: int         # tokens a block
     m_block: int        # rows a block (usually a multiple of the columns)
     k_chunk: int        # K columns a chunk (a multiple of the inputs); 0: K is not split
-    order: str          # "m-outer" (weight blocks outside) | "n-outer" (token blocks outside)
+    order: str          # "m-outer" (weight blocks outside) | "n-outer" (token blocks outside) | "spill"
     w_dram: float       # bytes
     a_dram: float
     o_dram: float
     dram_min: float     # every weight, activation and output once
     dram_bound: float = 0.0   # what any schedule must move with these buffers (buffer_bound; choose_mapping sets it)
+    p_dram: float = 0.0       # partial sums written to DRAM between K chunks and read back ("spill")
 
     @property
     def dram_bytes(self) -> float:
-        return self.w_dram + self.a_dram + self.o_dram
+        return self.w_dram + self.a_dram + self.o_dram + self.p_dram
 
 
 def _powers_of_two_times(unit: int, limit: int) -> list[int]:
@@ -107,6 +108,33 @@ def candidates(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, a
                     out.append(Mapping(nb, mb, kb if kb < K else 0, order,
                                        w_total * (1 if w_res else n_blocks), a_total * (1 if a_res else m_block_count),
                                        o_total, w_total + a_total + o_total))
+    spill_psum_rows = min(C, M)     # spilled partial sums come and go one m_tile at a time
+    for mb, kb in _spill_blocks(cfg, M, K, wbits):
+        rows = min(mb, M)
+        nb = max(1, min(N, int(obuf // (spill_psum_rows * acc_bits)), int(abuf // (kb * abits))))
+        w_res = w_all or rows * kb * wbits <= wbuf
+        out.append(Mapping(nb, mb, kb, "spill", w_total * (1 if w_res else -(-N // nb)),
+                           a_total * (1 if a_all else -(-M // mb)), o_total, w_total + a_total + o_total,
+                           p_dram=(-(-K // kb) - 1) * M * N * acc_bits / 8 * 2))
+    return out
+
+
+def _spill_blocks(cfg: NpuConfig, M: int, K: int, wbits: int) -> set[tuple[int, int]]:
+    """(m-block rows, K chunk) of the spill schedules: for every chunk count j, ceil(K / j) rounded up to
+    whole k-tiles, beside the tallest m-block whose rows x chunk of weights fit the weight buffer (evened
+    out over the blocks M then needs, and in whole column tiles). Each chunk boundary costs a write and a
+    read-back of every partial sum, each m-block a pass over the activations: these shapes trade the two."""
+    C, I = cfg.columns, cfg.inputs
+    wbuf = cfg.weight_buf.bytes * 8
+    out = set()
+    for kb in {I * -(-(-(-K // j)) // I) for j in range(2, -(-K // I) + 1)} - {K}:
+        if kb >= K:
+            continue
+        tallest = min(M, int(wbuf // (kb * wbits)))
+        if tallest >= 1:
+            out.add((-(-M // -(-M // tallest)), kb))
+        if tallest >= C:
+            out.add((C * (tallest // C), kb))
     return out
 
 
