@@ -7,14 +7,16 @@ contention. Timed by default in this thread's CPU time (`--clock cpu`: on a mach
 jobs, the time other processes hold this core is left out; `--clock wall` counts it).
 
 `tq2_0` is ggml's TQ2_0 x q8_K kernel, faithfully (ternkit.runtime.ggml_tq2_0: per-block fp16 scales,
-all 1 here, so its float results equal the integer core). The rooflines are measured in the same
-rounds: `stream` reads the i2 weight bytes (M x K / 4) with plain 256-bit loads (hot: one buffer again
+all 1 here, so its float results equal the integer core). `bitnet:i2_s` is bitnet.cpp's own I2_S kernel
+(ACT_PARALLEL, its default), compiled from the checkout given with `--bitnet-cpp PATH`
+(ternkit.runtime.bitnet_cpp; its float sums less sum(x) must equal the integer product). The rooflines
+are measured in the same rounds: `stream` reads the i2 weight bytes (M x K / 4) with plain 256-bit loads (hot: one buffer again
 and again; dram: the same rotation of copies) and `% roof` is its time over the kernel's; GEMM rows
 give the % of the core's int8 peak (`_mm256_maddubs_epi16` + add chains, 2 ops a weight x token).
 
     python benchmarks/avx2_kernels.py [--shapes 2560x2560,6912x2560,2560x6912,640x2560]
-        [--kernels tq2_0,i2s:i2,avx2:i2,avx2:b3,avx2:tl2] [--tokens 1,64] [--dram-mb 256] [--repeat 7]
-        [--clock cpu|wall] [--stat median|min]
+        [--kernels tq2_0,i2s:i2,avx2:i2,avx2:b3,avx2:tl2,bitnet:i2_s] [--tokens 1,64] [--dram-mb 256]
+        [--repeat 7] [--clock cpu|wall] [--stat median|min] [--bitnet-cpp PATH]
 
 A kernel is `tq2_0`, `target:format` or `target:format:key=value[:key=value...]` (a tiling, checked
 like `ternkit tune`'s).
@@ -31,14 +33,18 @@ import numpy as np
 
 from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.targets import get_target
+from ternkit.errors import TernkitError
 from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime import ggml_tq2_0
+from ternkit.runtime import bitnet_cpp
+from ternkit.runtime.bitnet_cpp import BitnetI2S
 from ternkit.runtime.bench import int8_peak_gops, roofline_module
 from ternkit.runtime.kernels import compile_plan
 
 CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
 STATS = {"median": statistics.median, "min": min}
 clock, stat = CLOCKS["cpu"], STATS["median"]
+bitnet_root = None
 
 
 class Bench:
@@ -50,6 +56,9 @@ class Bench:
         if label == "tq2_0":
             self.kerns = [ggml_tq2_0.Tq2_0Kernel(w)]
             self.x, self.out = ggml_tq2_0.q8_K_blocks(x), np.empty((n, M), np.float32)
+        elif label == "bitnet:i2_s":
+            self.kerns = [BitnetI2S(w, bitnet_root)]
+            self.x, self.out = x, np.empty((n, M), np.float32)
         else:
             tname, fmt, *rest = label.split(":")
             tiling = tuple(sorted((kv.split("=")[0], int(kv.split("=")[1])) for kv in rest if kv))
@@ -60,7 +69,8 @@ class Bench:
         self.calls = 1
 
     def result(self) -> np.ndarray:
-        return self.kerns[0](self.x, threads=1, out=self.out)
+        raw = self.kerns[0](self.x, threads=1, out=self.out)
+        return BitnetI2S.integer(self.x, raw) if isinstance(self.kerns[0], BitnetI2S) else raw
 
     def rotate_over(self, total_bytes: int) -> None:
         """Bind distinct copies of the packed weights, `total_bytes` in all (the DRAM mode)."""
@@ -120,7 +130,7 @@ def calibrate(item) -> None:
 
 
 def main() -> None:
-    global clock, stat
+    global clock, stat, bitnet_root
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="2560x2560,6912x2560,2560x6912,640x2560")
     ap.add_argument("--kernels", default="tq2_0,i2s:i2,avx2:i2,avx2:b3,avx2:tl2")
@@ -129,9 +139,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
     ap.add_argument("--stat", choices=sorted(STATS), default="median")
+    ap.add_argument("--bitnet-cpp", metavar="PATH", help="a bitnet.cpp checkout, for the bitnet:i2_s kernel")
     args = ap.parse_args()
-    clock, stat = CLOCKS[args.clock], STATS[args.stat]
+    clock, stat, bitnet_root = CLOCKS[args.clock], STATS[args.stat], args.bitnet_cpp
     labels = args.kernels.split(",")
+    if "bitnet:i2_s" in labels:
+        bitnet_cpp.checkout(bitnet_root)      # a missing checkout: one line before any work
     rng = np.random.default_rng(0)
     peak = int8_peak_gops(clock)
     print(f"int8 peak (one core, maddubs + add chains): {peak:.0f} GOPS; {args.clock} time, {args.stat} of {args.repeat}")
@@ -177,4 +190,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except TernkitError as exc:
+        raise SystemExit(f"error: {exc}") from None
