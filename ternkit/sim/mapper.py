@@ -189,7 +189,7 @@ def buffer_bound(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int,
     Machine model: each operand is used only while it sits in its own storage, its buffer or an array
     register (every register counts in every pool, which only weakens the bound), so at most Sw weights,
     Sa activations and So partial sums (elements) are on chip at any moment; the array adds each product
-    w[m,k] a[n,k] into an on-chip partial sum of y[n,m]; partial sums move at acc_bits. Traffic: Lw
+    w[m,k] a[n,k] (zero weights too) into an on-chip partial sum of y[n,m]; partial sums move at acc_bits. Traffic: Lw
     weight loads (>= MK), La activation loads (>= NK), Lo partial-sum writes that are read back later or
     are the final int32 output (>= MN; each one beyond MN is a spill with its own read-back: 2 acc_bits).
 
@@ -228,9 +228,9 @@ def buffer_bound(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int,
         need = (T - u) * (products / per_segment - 1) - sum(a * o for a, o in zip(alpha, once))
         return max(0.0, need) * min(c / a for c, a in zip(costs, alpha))
 
-    grid = [(a, o, t) for a in range(-2, 9) for o in range(-2, 9) for t in range(-6, 7)]
+    grid = [(a, o, t) for a in range(-2, 9, 2) for o in range(-2, 9, 2) for t in range(-6, 7, 2)]
     best = max(grid, key=lambda p: excess_bits(*p))
-    for step in (0.5, 0.25, 0.125):          # refine around the best point: any point is a valid bound
+    for step in (1, 0.5, 0.25, 0.125):          # refine around the best point: any point is a valid bound
         best = max(((best[0] + i * step, best[1] + j * step, best[2] + k * step)
                     for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)), key=lambda p: excess_bits(*p))
     return dram_min + excess_bits(*best) / 8
