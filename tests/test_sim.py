@@ -21,7 +21,7 @@ from ternkit.reference.quant import ternary_matmul
 from ternkit.sim import config_from_dict, kernel_events, load_npu_config, simulate_model
 from ternkit.sim import cmodel
 from ternkit.sim.config import DEFAULT_CONFIG
-from ternkit.sim.simulator import Events
+from ternkit.sim.simulator import Events, energy
 from ternkit.sim.sweep import Point, pareto
 from ternkit.yamlio import read_yaml
 
@@ -265,14 +265,14 @@ def test_any_mapping_of_the_space_c_model_equals_sim_on_random_shapes(buffers, M
     shape: exact outputs, and the C model counts every event, DRAM and cycles included, as predicted."""
     from ternkit.sim.mapper import candidates
 
-    cfg = config_from_dict({"spill": SPILL, "blocking": BLOCKING, "tiny": {**small(), "buffers": TINY_BUFFERS}}[buffers],
-                           buffers)
+    grids = {"spill": SPILL, "blocking": BLOCKING, "tiny": {**small(), "buffers": TINY_BUFFERS}}
+    cfg = config_from_dict(grids[buffers], buffers)
     rng = np.random.default_rng(seed)
     w = rng.integers(-1, 2, (M, K)).astype(np.int8)
     x = rng.integers(-128, 128, (N, K)).astype(np.int8)
     maps = sorted(set(candidates(cfg, M, K, N, 2, 8, cfg.acc_bits)), key=repr)
-    spills = [m for m in maps if m.order == "spill"]
-    m = (spills if spill and spills else maps)[pick % len(spills if spill and spills else maps)]
+    pool = [m for m in maps if m.order == "spill"] if spill else []
+    m = (pool or maps)[pick % len(pool or maps)]
     y, ev = cmodel.run(cfg, w, x, m)
     np.testing.assert_array_equal(y, ternary_matmul(x, w))
     predicted = kernel_events(cfg, M, K, N, w_q=w, mapping=m)
@@ -364,7 +364,7 @@ def test_arithmetic_saving_vs_the_papers_7nm_figure():
     ({"array": {"inputs": 1, "fan_in": 2}}, "array.inputs: must be a power of fan_in (2), at least fan_in"),
     ({"array": {"inputs": 1 << 20, "fan_in": 2}}, "array.inputs: must be at most 65536"),
     ({"tech": {"overrides": {"sram_array_efficiency": 1.5}}}, "sram_array_efficiency: is a fraction of the macro"),
-    ({"dram": {"preset": "ddr9"}}, "dram.preset: must be one of ddr3, gddr5, hbm, hbm2, lpddr4, got 'ddr9'"),
+    ({"dram": {"preset": "ddr9"}}, "dram.preset: must be one of ddr3, ddr4, gddr5, hbm, hbm2, lpddr4, got 'ddr9'"),
     ({"dram": {"preset": "hbm"}, "tech": {"overrides": {"dram_pj_per_bit": 2}}}, "dram.preset: conflicts with tech"),
 ])
 def test_bad_npu_configs_name_the_field(patch, message):
@@ -414,11 +414,74 @@ def test_dram_presets_set_the_energy_and_cite_it():
     for preset, pj in (("hbm2", 3.97), ("gddr5", 14.0)):      # O'Connor et al., MICRO 2017
         cfg = config_from_dict({**BASE, "dram": {"preset": preset}}, preset)
         assert cfg.tech.dram_pj_per_bit == pj and "Fine-Grained DRAM" in cfg.tech.source
+    cfg = config_from_dict({**BASE, "dram": {"preset": "ddr4"}}, "d4")   # Jouppi et al., ISCA 2021, Table 2
+    assert cfg.tech.dram_pj_per_bit == 1300 / 64 and "TPUv4i" in cfg.tech.source and "Table 2" in cfg.tech.source
+    assert "whole access" in cfg.tech.source          # what the number covers travels with it
+
+
+def test_every_dram_preset_states_what_it_covers_and_where_it_comes_from():
+    from ternkit.sim.dram import DRAM_PRESETS
+
+    for name, p in DRAM_PRESETS.items():
+        assert p.pj_per_bit > 0 and p.covers and p.source, name
+        assert not p.covers.lower().startswith("i/o"), f"{name}: presets are whole accesses, not I/O alone"
+    # the published ranges the presets sit in: Jouppi et al. give HBM2 250-450 pJ a 64-bit access
+    assert 250 / 64 <= DRAM_PRESETS["hbm2"].pj_per_bit <= 450 / 64
+    assert 250 / 64 <= DRAM_PRESETS["hbm"].pj_per_bit <= 450 / 64
+
+
+def test_readme_preset_table_lists_every_preset_with_its_energy():
+    import re
+
+    from ternkit.sim.dram import DRAM_PRESETS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme[readme.index("**What a preset covers**"):readme.index("There are **no DDR5")]
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([\d.]+) \| ", table, re.M))
+    assert set(rows) == set(DRAM_PRESETS)
+    for name, p in DRAM_PRESETS.items():
+        assert float(rows[name]) == pytest.approx(p.pj_per_bit, abs=0.05), name
+
+
+@pytest.mark.parametrize("preset, pj_per_64_bits", [("ddr4", 1300.0), ("ddr3", 1300.0), ("hbm2", 3.97 * 64)])
+def test_dram_energy_is_bytes_times_8_times_the_cited_pj_per_bit(preset, pj_per_64_bits):
+    """Every DRAM byte the simulator moves (BitLinears and the rest of the step) is charged the preset's
+    energy: checked against the paper's figure per 64-bit access, by hand."""
+    cfg = config_from_dict({**BASE, "dram": {"preset": preset}}, preset)
+    r = simulate_model(load_model("tiny", with_params=False), cfg, tokens=2, prefill=8)
+    t = r.total
+    assert t.events["ternary"].dram_bytes > 0
+    for arith in ("ternary", "int8", "fp16"):
+        expect = t.events[arith].dram_bytes * 8 * pj_per_64_bits / 64
+        assert t.energy[arith]["DRAM"] == pytest.approx(expect, rel=1e-12)
+    step_bytes = sum(c.dram_bytes for c in r.step)
+    assert step_bytes > 0
+    assert sum(c.energy["DRAM"] for c in r.step) == pytest.approx(step_bytes * 8 * pj_per_64_bits / 64, rel=1e-12)
+
+
+def test_7nm_sram_energy_is_the_cited_macro_data():
+    """bitnet-7nm SRAM: Jouppi et al., ISCA 2021, Table 2 at 7 nm: 7.5 / 8.5 / 14 pJ a 64-bit read from
+    8 KB / 32 KB / 1 MB, growing with the macro (interpolated in log2 of its size between those points)."""
+    from ternkit.sim.tech import load_tech
+
+    t = load_tech("bitnet-7nm")
+    for kib, pj64 in ((8, 7.5), (32, 8.5), (1024, 14.0)):
+        assert t.sram_bit(kib) == pytest.approx(pj64 / 64)
+    # 256 KiB is 3/5 of the way from 32 KiB to 1 MiB in log2(size)
+    assert t.sram_bit(256) == pytest.approx(8.5 / 64 + (14.0 - 8.5) / 64 * 3 / 5)
+    sizes = [1, 8, 16, 64, 256, 1024, 4096]
+    assert all(a < b for a, b in zip(map(t.sram_bit, sizes), map(t.sram_bit, sizes[1:])))
+    assert "TPUv4i" in t.source and "0.4" in t.assumptions     # the scaled value it replaced stays documented
+    # the simulator charges each buffer at its own size
+    cfg = load_npu_config()
+    ev = kernel_events(cfg, 256, 512, 1)
+    e = energy(ev, cfg)
+    assert e["weight SRAM"] == pytest.approx((ev.w_sram_read_bits + ev.w_sram_write_bits) * t.sram_bit(256))
 
 
 def test_simulate_dram_flag_replaces_the_configs_dram_energy(tmp_path, capsys):
     out = {}
-    for preset in (None, "hbm2", "ddr3"):
+    for preset in (None, "hbm2", "ddr3", "ddr4"):
         js = tmp_path / f"{preset}.json"
         assert main(["simulate", "tiny", "--tokens", "1", "--bitlinear-only", "--out", str(js),
                      *(["--dram", preset] if preset else [])]) == 0
@@ -430,6 +493,7 @@ def test_simulate_dram_flag_replaces_the_configs_dram_energy(tmp_path, capsys):
     assert out["hbm2"]["dram_MB"] == out["ddr3"]["dram_MB"]
     assert out["hbm2"]["DRAM_uJ"] == pytest.approx(out["ddr3"]["DRAM_uJ"] * 3.97 / 20.3125)
     assert out[None]["DRAM_uJ"] == pytest.approx(out["ddr3"]["DRAM_uJ"])
+    assert out["ddr4"]["DRAM_uJ"] == pytest.approx(out["ddr3"]["DRAM_uJ"])
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(["simulate", "tiny", "--dram", "ddr5"])
@@ -472,6 +536,20 @@ def test_sweep_grid_can_vary_the_dram_technology():
     got = {dict(s)["dram.preset"]: evaluate((base, s, "tiny", 1, 0, False)) for s in settings}
     assert got["hbm2"].energy_uj < got["lpddr4"].energy_uj < got["ddr3"].energy_uj
     assert got["hbm2"].seconds == got["ddr3"].seconds          # the preset is energy only
+
+
+def test_sweep_over_every_dram_preset(tmp_path, capsys):
+    from ternkit.sim.dram import preset_names
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(f"base: {DEFAULT_CONFIG}\ngrid:\n  dram.preset: [{', '.join(preset_names())}]\n")
+    out = tmp_path / "points.csv"
+    assert main(["sweep", "tiny", "--grid", str(grid), "--tokens", "1", "-j", "1", "--out", str(out)]) == 0
+    rows = {r["dram.preset"]: r for r in csv.DictReader(out.open())}
+    assert set(rows) == set(preset_names()) and not any(r["error"] for r in rows.values())
+    energy_uj = {k: float(r["energy_uJ"]) for k, r in rows.items()}
+    assert energy_uj["ddr4"] == pytest.approx(energy_uj["ddr3"])    # Jouppi et al.: DDR3/4 one value
+    assert energy_uj["hbm2"] < energy_uj["lpddr4"] < energy_uj["ddr4"]
 
 
 def test_sweep_cli_and_pareto(tmp_path, capsys):

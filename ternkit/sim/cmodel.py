@@ -57,8 +57,8 @@ def run(cfg: NpuConfig, w_q: np.ndarray, x_q: np.ndarray, mapping: Mapping | Non
     ffi = mod.ffi
     rc = mod.lib.npu_run(ffi.from_buffer("int8_t[]", w_q), ffi.from_buffer("int8_t[]", x_q),
                          ffi.from_buffer("int32_t[]", y), ffi.from_buffer("int64_t[]", acc), M, K, N, mapping.n_tile,
-                         mapping.m_block, mapping.k_chunk, int(mapping.order == "m-outer"), int(mapping.order == "spill"),
-                         ffi.from_buffer("uint64_t[]", ev))
+                         mapping.m_block, mapping.k_chunk, int(mapping.order == "m-outer"),
+                         int(mapping.order == "spill"), ffi.from_buffer("uint64_t[]", ev))
     if rc:
         raise MemoryError(f"the C model of {cfg.name!r} could not allocate its {cfg.inputs}-lane scratch")
     got = dict(zip(names, (int(v) for v in ev)))

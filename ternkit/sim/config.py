@@ -12,7 +12,7 @@ buffers:                           # on-chip SRAM: size, port width, banks (bits
   weight:     {kib: 256, width_bits: 256, banks: 4}
   activation: {kib: 64,  width_bits: 256, banks: 2}
   output:     {kib: 64,  width_bits: 256, banks: 2}
-dram: {gb_per_s: 25.6}             # optional preset: ddr3 | lpddr4 | gddr5 | hbm | hbm2 pJ/bit (sim/dram.py)
+dram: {gb_per_s: 25.6}             # optional preset: ddr3 | ddr4 | lpddr4 | gddr5 | hbm | hbm2 pJ/bit (sim/dram.py)
 vector: {lanes: 64}                # BF16 vector unit: norms, softmax, attention, (de)quantize, LM head
 stream_decode_weights: false       # decode weights go DRAM -> select-unit registers, past the weight SRAM
 tech: {table: bitnet-7nm, overrides: {dram_pj_per_bit: 15.0}}

@@ -135,7 +135,8 @@ def _spill_blocks(cfg: NpuConfig, M: int, K: int, wbits: int) -> set[tuple[int, 
     C, I = cfg.columns, cfg.inputs
     wbuf = cfg.weight_buf.bytes * 8
     out = set()
-    for kb in {I * -(-(-(-K // j)) // I) for j in range(2, -(-K // I) + 1)} - {K}:
+    for j in range(2, -(-K // I) + 1):
+        kb = I * -(-(-(-K // j)) // I)        # ceil(K / j) in whole k-tiles
         if kb >= K:
             continue
         tallest = min(M, int(wbuf // (kb * wbits)))
@@ -189,9 +190,10 @@ def buffer_bound(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int,
     Machine model: each operand is used only while it sits in its own storage, its buffer or an array
     register (every register counts in every pool, which only weakens the bound), so at most Sw weights,
     Sa activations and So partial sums (elements) are on chip at any moment; the array adds each product
-    w[m,k] a[n,k] (zero weights too) into an on-chip partial sum of y[n,m]; partial sums move at acc_bits. Traffic: Lw
-    weight loads (>= MK), La activation loads (>= NK), Lo partial-sum writes that are read back later or
-    are the final int32 output (>= MN; each one beyond MN is a spill with its own read-back: 2 acc_bits).
+    w[m,k] a[n,k] (zero weights too) into an on-chip partial sum of y[n,m]; partial sums move at
+    acc_bits. Traffic: Lw weight loads (>= MK), La activation loads (>= NK), Lo partial-sum writes that
+    are read back later or are the final int32 output (>= MN; each one beyond MN is a spill with its own
+    read-back: 2 acc_bits).
 
     Proof. Fix weights alpha > 0 and T > u = max(alpha). Cut the schedule greedily into segments whose
     weighted count alpha.(tw, ta, to) of those transfers is <= T; all but the last exceed T - u, so

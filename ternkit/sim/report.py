@@ -94,11 +94,11 @@ def mapping_text(report: SimReport) -> list[str]:
              f"{m.dram_bound / 1e6:,.3f}", f"{m.dram_bytes / m.dram_bound:.2f}"]
             for (M, K, N), m in sorted(report.mappings.items(), key=lambda kv: (kv[0][2], kv[0]))]
     ev = report.total.events["ternary"]
+    once = max(ev.dram_min_bytes, 1e-30)
     return ["mapper (ternary array, one call of each kernel); 'once': every weight, activation and output moved "
             "once; 'buffer bound': the least any schedule moves with these buffers", table(header, body, right_from=1),
-            f"all BitLinear calls: the mappings move {ev.dram_bytes / max(ev.dram_min_bytes, 1e-30):.2f}x the moved-once "
-            f"minimum; no schedule on these buffers moves less than "
-            f"{report.dram_bound_bytes / max(ev.dram_min_bytes, 1e-30):.2f}x it (the buffer bound)"]
+            f"all BitLinear calls: the mappings move {ev.dram_bytes / once:.2f}x the moved-once minimum; no schedule "
+            f"on these buffers moves less than {report.dram_bound_bytes / once:.2f}x it (the buffer bound)"]
 
 
 def _array_row(name: str, part) -> dict:
