@@ -518,6 +518,9 @@ def test_simulate_cli_writes_json_csv_png(tmp_path, capsys):
     assert sum(sum(c[f"{k}_uJ"] for k in ("compute", "SRAM", "DRAM")) for c in step["components"]) == pytest.approx(
         step["energy_uJ"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for m in data["mappings"]:     # each kernel's traffic, spilled partial sums included, within its bounds
+        assert m["dram_bytes"] >= m["dram_bound_bytes"] >= m["dram_min_bytes"] and m["psum_spill_bytes"] >= 0
+    assert "no schedule on these buffers moves less than" in out
     assert main(["simulate", "tiny", "--out", str(cs)]) == 0
     rows = list(csv.DictReader(cs.open()))
     assert rows[-1]["part"] == "total" and float(rows[-1]["saving_vs_fp16"]) > 1
