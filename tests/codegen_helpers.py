@@ -30,6 +30,8 @@ def activations(mode: str, n: int, K: int, rng) -> np.ndarray:
         return np.full((n, K), -128, np.int8)
     if mode == "max":
         return np.full((n, K), 127, np.int8)
+    if mode == "split_max":      # x = 120 = 16 * 8 - 8: both halves of tl2's split x = 16 h + l at their largest
+        return np.full((n, K), 120, np.int8)
     if mode == "alternate":
         return np.where(np.arange(K) % 2 == 0, -128, 127).astype(np.int8)[None, :].repeat(n, 0)
     return rng.integers(-128, 128, (n, K)).astype(np.int8)

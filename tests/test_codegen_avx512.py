@@ -53,24 +53,52 @@ def test_avx512_edge_cases_bit_exact(tiling):
 
 
 @buildable
-@given(st.lists(case, min_size=3, max_size=6), st.sampled_from([1, 2, 4]), st.sampled_from([2, 4, 7]))
+@given(st.lists(case, min_size=3, max_size=6), st.sampled_from([1, 2, 4]), st.sampled_from([2, 4, 7]),
+       st.sampled_from([256, 512]))
 @settings(max_examples=4, deadline=None, derandomize=True)
-def test_avx512_random_shapes_bit_exact(cases, rows, gemm_rows):
-    t = Tiled(gemm_min=2, rows=rows, gemm_rows=gemm_rows, gemm_tb=2, mc=16)
+def test_avx512_random_shapes_bit_exact(cases, rows, gemm_rows, kc):
+    t = Tiled(gemm_min=2, rows=rows, gemm_rows=gemm_rows, gemm_tb=2, mc=16, kc=kc)
     assert_exact(run_cases(t, ["i2"], cases))
+
+
+# (tiling, M, K, n, K blocks, token blocks the GEMM runs through: checked against the kernel context)
+K_BLOCKED = [
+    ({"kc": 256, "gemm_rows": 5, "gemm_tb": 1, "mc": 16}, 37, 700, 33, 3, 1),      # K = 700: last block 188 of 256
+    ({"kc": 1024, "gemm_rows": 6, "gemm_tb": 2, "mc": 48}, 13, 2560, 40, 3, 1),    # 1024 + 1024 + 512
+    ({"kc": 512, "gemm_rows": 7, "gemm_tb": 3, "mc": 24}, 50, 1300, 17, 3, 1),     # 1300 = 512 + 512 + 276
+    ({"kc": 4096, "gemm_rows": 4, "gemm_tb": 2, "mc": 16}, 9, 8400, 70, 3, 2),     # 4096 + 4096 + 256; 64 + 6 tokens
+]
+
+
+@buildable
+@pytest.mark.parametrize("tiling, M, K, n, k_blocks, token_blocks", K_BLOCKED)
+def test_avx512_i2_gemm_k_blocks_bit_exact(tiling, M, K, n, k_blocks, token_blocks):
+    """The GEMM sums each K block into y (sums - xsum on the first, gather-add-scatter after): three K
+    blocks with a short last one, K not a multiple of kc, n not a multiple of 16, M not a multiple of
+    gemm_rows, several token blocks, +-1 everywhere against -128 / +127, two threads."""
+    t = Tiled(gemm_min=2, **tiling)
+    ctx = t.kernel_context(t.specialise(KernelSpec(M, K, n)))
+    assert (-(-ctx["k_pad"] // ctx["kc"]), -(-n // ctx["nc"])) == (k_blocks, token_blocks)
+    cases = [(M, K, n, "plus", "min"), (M, K, n, "minus", "min"), (M, K, n, "plus", "max"),
+             (M, K, n, "random", "alternate"), (M, K, n, "random", "random")]
+    assert_exact(run_cases(t, ["i2"], cases, threads=2))
 
 
 @buildable
 @pytest.mark.parametrize("chunk", [64, 85, 7])
 def test_avx512_tl2_edge_cases_bit_exact(chunk):
-    """tl2 in blocks of 64 rows: M not a multiple of 64, K not a multiple of 3, every int16 chunk bound."""
+    """tl2 in blocks of 64 rows: M not a multiple of 64, K not a multiple of 3, every int16 chunk bound, int8
+    sums of 5 groups at their bound (all weights one sign against x = -128, where h = -8, and x = 120, where
+    l = -8 and h = 8), K leaving 1-4 groups after the last 5."""
 
     class Chunked(Avx512Target):
         def specialise(self, spec):
             return super().specialise(KernelSpec(spec.M, spec.K, spec.N, weight_format=spec.weight_format,
                                                  tiling=(("chunk", chunk),)))
 
-    cases = EDGE_CASES + [(65, 600, 2, "plus", "min"), (130, 1000, 1, "minus", "min"), (64, 256, 3, "plus", "max")]
+    cases = EDGE_CASES + [(65, 600, 2, "plus", "min"), (130, 1000, 1, "minus", "min"), (64, 256, 3, "plus", "max"),
+                          (70, 300, 1, "plus", "split_max"), (64, 777, 2, "minus", "split_max"),
+                          (3, 3 * 85 * 3 - 2, 1, "minus", "split_max")]
     assert_exact(run_cases(Chunked(), ["tl2"], cases, threads=3))
 
 
@@ -84,6 +112,8 @@ def test_avx512_tl2_random_shapes_bit_exact(cases):
 def test_avx512_refuses_bad_tiling_and_cpu_without_vnni(monkeypatch):
     with pytest.raises(TernkitError, match="rows must be one of"):
         AVX512.specialise(KernelSpec(4, 4, 1, tiling=(("rows", 5),)))
+    with pytest.raises(TernkitError, match=r"kc must be one of \[256, 512,"):
+        AVX512.specialise(KernelSpec(4, 4, 64, tiling=(("kc", 300),)))
     with pytest.raises(TernkitError, match="28 accumulators"):
         AVX512.specialise(KernelSpec(4, 4, 1, tiling=(("gemm_rows", 8), ("gemm_tb", 4))))
     monkeypatch.setattr(cpu, "machine", lambda: "x86_64")

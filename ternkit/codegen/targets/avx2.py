@@ -59,12 +59,17 @@ def tl2_tune_space(spec: KernelSpec) -> list[list[dict[str, Any]]]:
     return [[{"prefetch": p} for p in (8192, 4096, 16384, 0)]]
 
 
+def tl2_plane_len(K: int) -> int:
+    """Bytes of each activation plane tl2_split writes: tl2_tables reads 16 bytes from 3 g (shared with avx512)."""
+    return round_up(3 * formats.get_format("tl2").groups(K) + 13, 32)
+
+
 def tl2_context(spec: KernelSpec) -> dict[str, Any]:
     tl2 = formats.get_format("tl2")
     g, units = tl2.groups(spec.K), tl2.units(spec.K)
     chunks = -(-units // spec.tile("k_units"))
     k_units = -(-units // chunks)          # K chunks of equal size, none larger than k_units
-    return dict(k_units=k_units, chunk_groups=min(g, tl2.UNIT * k_units), plane_len=round_up(3 * g + 13, 32),
+    return dict(k_units=k_units, chunk_groups=min(g, tl2.UNIT * k_units), plane_len=tl2_plane_len(spec.K),
                 prefetch=spec.tile("prefetch"))
 
 

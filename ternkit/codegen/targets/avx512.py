@@ -3,12 +3,12 @@
 
 Decode GEMV: several rows at once share the regrouped activations; the 2-bit codes are masked in place
 (no shifts) and the powers of four they carry are divided out exactly at the end; the activations are
-regrouped to match with `vpermb` (VBMI). Prefill GEMM: the
-weights of a block of rows are unpacked once to code bytes and reused for every token in a register
-tile of rows x 16-token vectors. tl2 (1.67 bits a weight): per triple of activations, 64 rows looked
-up at once in the low/high byte planes of the int16 sums (`_mm512_permutexvar_epi8`), signs applied
-as lane masks (correct and reasonable, not tuned). b3 (1.6 bits): five trits a byte decoded with byte
-additions and two compares a digit, `_mm512_dpbusd_epi32` with the activations. Chosen over avx2
+regrouped to match with `vpermb` (VBMI). Prefill GEMM: K in blocks (`kc`) and tokens in L2-sized blocks;
+the weights of a block of rows are unpacked once per K block to code bytes and reused for every token in
+a register tile of rows x 16-token vectors. tl2 (1.67 bits a weight): the avx2 kernel's exact int8
+tables of the activations split as 16 h + l, 64 rows looked up at once (`_mm512_permutexvar_epi8`) with
+the sign in the index picking a negated copy of the table. b3 (1.6 bits): five trits a byte decoded with
+byte additions and two compares a digit, `_mm512_dpbusd_epi32` with the activations. Chosen over avx2
 automatically when the CPU has the ISA; on other x86 machines the kernels are built through SIMDe
 (emulated, for tests)."""
 
@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from ternkit.codegen.ctarget import CTarget, FormatKernels, chunk_space
 from ternkit.codegen.plan import KernelSpec
+from ternkit.codegen.targets.avx2 import tl2_plane_len
 from ternkit.errors import TernkitError
 from ternkit.formats import round_up
 from ternkit.toolchain import cpu
@@ -27,6 +28,7 @@ from ternkit.toolchain.isa import Isa
 ISA = Isa("AVX-512", flags=("-mavx512f", "-mavx512bw", "-mavx512vnni", "-mavx512vbmi"), arches=cpu.X86,
           features=("avx512f", "avx512bw", "avx512_vnni", "avx512vbmi"), simde=True, instead="avx2")
 IN_PLACE_MAX_K = 65536   # acc_3 = 64 * sum(code * x) stays inside int32 up to this K
+GEMM_X_PANEL = 256 << 10   # bytes of activations a GEMM token block keeps in L2 for one K block
 
 
 def i2_check(spec: KernelSpec) -> None:
@@ -40,14 +42,19 @@ def i2_tune_space(spec: KernelSpec) -> list[list[dict[str, Any]]]:
         return [[{"rows": r} for r in (1, 2, 4)],
                 [{"prefetch": p} for p in (8192, 0, 4096, 16384, 32768)]]
     return [[{"gemm_rows": r, "gemm_tb": b} for r, b in ((6, 2), (3, 4), (4, 3), (7, 2), (8, 2), (4, 4))],
-            [{"mc": m} for m in (48, 24, 96, 192)]]
+            [{"mc": m} for m in (48, 24, 96, 192)], [{"kc": c} for c in (1024, 512, 2048, 4096)]]
 
 
 def i2_context(spec: KernelSpec) -> dict[str, Any]:
-    gr = spec.tile("gemm_rows")
-    return dict(rows=spec.tile("rows"), gemm_rows=gr, gemm_tb=spec.tile("gemm_tb"), mc=spec.tile("mc"),
-                mc_pad=round_up(spec.tile("mc"), gr), gemm_min=spec.tile("gemm_min"),
-                in_place=spec.K <= IN_PLACE_MAX_K, prefetch=spec.tile("prefetch"))
+    gr, tb = spec.tile("gemm_rows"), spec.tile("gemm_tb")
+    kc = min(spec.tile("kc"), round_up(spec.K, spec.tile("k_align")))   # the last K block may be shorter
+    return dict(rows=spec.tile("rows"), gemm_rows=gr, gemm_tb=tb, mc=spec.tile("mc"),
+                mc_pad=round_up(spec.tile("mc"), gr), kc=kc, nc=16 * tb * max(1, GEMM_X_PANEL // kc // (16 * tb)),
+                gemm_min=spec.tile("gemm_min"), in_place=spec.K <= IN_PLACE_MAX_K, prefetch=spec.tile("prefetch"))
+
+
+def tl2_context(spec: KernelSpec) -> dict[str, Any]:
+    return dict(plane_len=tl2_plane_len(spec.K))
 
 
 @dataclass(frozen=True)
@@ -59,17 +66,21 @@ class Avx512Target(CTarget):
     kernels: ClassVar[dict[str, FormatKernels]] = {
         # rows: GEMV rows a step; gemm_rows x gemm_tb (16-token vectors): GEMM register tile (measured:
         # tiles of <= 16 accumulators run ~1.6x faster than 24 on Zen 5 with gcc 12);
-        # mc: rows unpacked at once; gemm_min: token count from which the GEMM path runs;
-        # prefetch: GEMV software prefetch distance in bytes (0 = none)
+        # mc: rows unpacked at once; kc: GEMM K block (a multiple of k_align; 1024 keeps the default
+        # 32-token tile's activations, 32 KiB, in the 48 KiB L1d of Sapphire Rapids and the 48 KiB unpacked
+        # block in L2, and adds y up once per 3072 dpbusd; not measured); gemm_min: token count from which
+        # the GEMM path runs; prefetch: GEMV software prefetch distance in bytes (0 = none)
         "i2": FormatKernels(
-            {"m_block": 1, "k_align": 256, "rows": 1, "gemm_rows": 6, "gemm_tb": 2, "mc": 48, "gemm_min": 16,
-             "prefetch": 8192},
+            {"m_block": 1, "k_align": 256, "rows": 1, "gemm_rows": 6, "gemm_tb": 2, "mc": 48, "kc": 1024,
+             "gemm_min": 16, "prefetch": 8192},
             tunables={"rows": (1, 2, 3, 4, 6, 8), "gemm_rows": (2, 3, 4, 5, 6, 7, 8), "gemm_tb": (1, 2, 3, 4),
-                      "mc": (16, 24, 32, 48, 64, 96, 128, 192, 256), "gemm_min": (2, 4, 8, 16, 32, 64),
+                      "mc": (16, 24, 32, 48, 64, 96, 128, 192, 256), "kc": (256, 512, 1024, 2048, 4096, 8192),
+                      "gemm_min": (2, 4, 8, 16, 32, 64),
                       "prefetch": (0, 1024, 2048, 4096, 8192, 16384, 32768)},
             tune_space=i2_tune_space, context=i2_context, check=i2_check),
-        # 64 rows a lookup; int16 sums of <= 64 triples
-        "tl2": FormatKernels({"m_block": 64, "chunk": 64}, tune_space=chunk_space),
+        # tl2: 64 rows a lookup in int8 tables of x split as 16 h + l; chunk: groups whose tables are built
+        # at once and whose int16 sums (l + 16 h = x: |.| <= 384 a group) are widened together
+        "tl2": FormatKernels({"m_block": 64, "chunk": 64}, tune_space=chunk_space, context=tl2_context),
         "b3": FormatKernels({"m_block": 1, "k_align": 320}),     # 64 bytes = two 160-weight blocks a step
     }
     isa: ClassVar[Isa] = ISA
