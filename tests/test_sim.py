@@ -165,23 +165,27 @@ def test_mapper_keeps_several_row_tiles_resident_when_that_moves_less():
     report = simulate_model(model, tokens=0, prefill=512)
     ev = report.total.events["ternary"]
     assert ev.dram_min_bytes == pytest.approx(2.26e9, rel=0.01)
-    assert ev.dram_bytes == pytest.approx(5.72e9, rel=0.01)               # 2.53x the minimum (README)
-    assert report.dram_bound_bytes == pytest.approx(2.56e9, rel=0.01)     # 2.24x the buffer-aware bound
+    assert ev.dram_bytes == pytest.approx(5.07e9, rel=0.01)               # 2.24x the minimum (README)
+    assert report.dram_bound_bytes == pytest.approx(3.17e9, rel=0.01)     # 1.60x the buffer-aware bound
+    # the issue's target, 1.2x the minimum, is below what any schedule can move on these buffers
+    assert report.dram_bound_bytes > 1.2 * ev.dram_min_bytes
+    down = report.mappings[(2560, 6912, 512)]        # FFN down: partial sums spill between three K chunks
+    assert down.order == "spill" and down.p_dram == 2 * 2560 * 512 * 24 / 8 * 2
 
 
-def _fits(cfg, M, K, N, m_block, n_tile, k_chunk) -> bool:
+def _fits(cfg, M, K, N, m_block, n_tile, k_chunk, order) -> bool:
     """The mapper's fit rule: the chunk's activations, and the partial sums (one m_tile's, or the whole
-    m-block's when K is split) fit their buffers, or the token tile is one token."""
-    rows = min(m_block, M) if k_chunk else min(cfg.columns, M)
+    m-block's when K is split without spilling) fit their buffers, or the token tile is one token."""
+    rows = min(m_block, M) if k_chunk and order != "spill" else min(cfg.columns, M)
     return n_tile == 1 or (rows * n_tile * cfg.acc_bits <= cfg.out_buf.bytes * 8
                            and n_tile * (k_chunk or K) * 8 <= cfg.act_buf.bytes * 8)
 
 
 @pytest.mark.parametrize("buffers", ["blocking", "tiny"])
 def test_the_mapper_finds_the_fewest_bytes_of_its_whole_loop_nest_space(buffers):
-    """Every m-block height, token tile, K chunk and loop order that fits, counted by the C model: none
-    moves fewer DRAM bytes than the mapper's choice."""
-    from ternkit.sim.mapper import Mapping, choose_mapping
+    """Every m-block height, token tile, K chunk and loop order that fits (spilling partial sums or not),
+    counted by the C model: none moves fewer DRAM bytes than the mapper's choice, nor than the bound."""
+    from ternkit.sim.mapper import Mapping, buffer_bound, choose_mapping
 
     cfg = config_from_dict({"blocking": BLOCKING, "tiny": {**small(), "buffers": TINY_BUFFERS}}[buffers], buffers)
     rng = np.random.default_rng(3)
@@ -189,16 +193,18 @@ def test_the_mapper_finds_the_fewest_bytes_of_its_whole_loop_nest_space(buffers)
     w = rng.integers(-1, 2, (M, K)).astype(np.int8)
     x = rng.integers(-128, 128, (N, K)).astype(np.int8)
     best = choose_mapping(cfg, M, K, N, 2, 8)
+    bound = buffer_bound(cfg, M, K, N, 2, 8)
     _, chosen = cmodel.run(cfg, w, x, best)
     tried = 0
     for m_block in range(1, M + 1):
         for k_chunk in (0, 8, 16, 32):
             for n_tile in range(1, N + 1):
-                if not _fits(cfg, M, K, N, m_block, n_tile, k_chunk):
-                    continue
-                for order in ("n-outer", "m-outer"):
+                for order in ("n-outer", "m-outer", "spill"):
+                    if not _fits(cfg, M, K, N, m_block, n_tile, k_chunk, order) or (order == "spill" and not k_chunk):
+                        continue
                     _, ev = cmodel.run(cfg, w, x, Mapping(n_tile, m_block, k_chunk, order, 0, 0, 0, 0))
                     assert ev.dram_bytes >= chosen.dram_bytes, (m_block, k_chunk, n_tile, order)
+                    assert ev.dram_bytes >= bound, (m_block, k_chunk, n_tile, order)   # schedules outside the space too
                     tried += 1
     assert tried > 100
 
@@ -206,17 +212,72 @@ def test_the_mapper_finds_the_fewest_bytes_of_its_whole_loop_nest_space(buffers)
 @settings(max_examples=60, deadline=None)
 @given(M=st.integers(1, 300), K=st.integers(1, 300), N=st.integers(1, 64),
        kib=st.tuples(*[st.sampled_from([0.01, 0.05, 0.2, 1.0, 4.0])] * 3),
-       dataflow=st.sampled_from(["weight_stationary", "output_stationary"]))
-def test_no_mapping_moves_less_than_the_buffer_bound(M, K, N, kib, dataflow):
+       dataflow=st.sampled_from(["weight_stationary", "output_stationary"]),
+       array=st.sampled_from([{}, {"columns": 2, "inputs": 4}, {"columns": 8, "inputs": 16, "fan_in": 4}]),
+       acc_bits=st.sampled_from([16, 24, 32]), arith=st.sampled_from([(2, 8), (8, 8), (16, 16)]))
+def test_no_mapping_moves_less_than_the_buffer_bound(M, K, N, kib, dataflow, array, acc_bits, arith):
+    """A sound bound never exceeds a real schedule: every mapping of the space (ternary, int8 and fp16
+    operands, spilling or not) moves at least the bound, and the bound at least every byte once."""
     from ternkit.sim.mapper import buffer_bound, candidates, choose_mapping
 
     bufs = {name: {"kib": k, "width_bits": 32, "banks": 1} for name, k in zip(("weight", "activation", "output"), kib)}
-    cfg = config_from_dict({**small(), "buffers": bufs, "dataflow": dataflow}, "h")
-    chosen = choose_mapping(cfg, M, K, N, 2, 8)
-    bound = buffer_bound(cfg, M, K, N, 2, 8)
+    cfg = config_from_dict({**small(acc_bits=acc_bits, **array), "buffers": bufs, "dataflow": dataflow}, "h")
+    wbits, abits = arith
+    acc = acc_bits if wbits == 2 else 32
+    chosen = choose_mapping(cfg, M, K, N, wbits, abits, acc)
+    bound = buffer_bound(cfg, M, K, N, wbits, abits, acc)
     assert chosen.dram_bound == bound and chosen.dram_bytes >= bound >= chosen.dram_min
     if dataflow == "weight_stationary":
-        assert min(m.dram_bytes for m in candidates(cfg, M, K, N, 2, 8, cfg.acc_bits)) >= bound
+        assert min(m.dram_bytes for m in candidates(cfg, M, K, N, wbits, abits, acc)) >= bound
+
+
+# a few rows' weights of all K fit, partial sums of a few tokens: for long K, spilling partial sums
+# between K chunks (rows x chunk of weights resident) beats re-reading the activations once a row block
+SPILL = {**small(), "buffers": {"weight": {"kib": 0.2, "width_bits": 16, "banks": 1},      # ~1640 bits
+                                "activation": {"kib": 0.1, "width_bits": 32, "banks": 1},  # ~820 bits
+                                "output": {"kib": 0.05, "width_bits": 64, "banks": 1}}}
+
+
+def test_mapper_spills_partial_sums_when_that_moves_less():
+    from ternkit.sim.mapper import candidates, choose_mapping
+
+    cfg = config_from_dict(SPILL, "s")
+    M, K, N = 19, 120, 9
+    best = choose_mapping(cfg, M, K, N, 2, 8)
+    others = [m for m in candidates(cfg, M, K, N, 2, 8, cfg.acc_bits) if m.order != "spill"]
+    assert best.order == "spill" and best.dram_bytes < min(m.dram_bytes for m in others)
+    # three K chunks: every partial sum goes to DRAM and back twice, at the accumulator's 24 bits
+    assert best.k_chunk == 40 and best.p_dram == 2 * M * N * 24 / 8 * 2
+    rng = np.random.default_rng(5)
+    w = rng.integers(-1, 2, (M, K)).astype(np.int8)
+    x = rng.integers(-128, 128, (N, K)).astype(np.int8)
+    y, ev = cmodel.run(cfg, w, x, best)
+    np.testing.assert_array_equal(y, ternary_matmul(x, w))
+    assert ev.dram_bytes == best.dram_bytes
+
+
+@pytest.mark.parametrize("buffers", ["spill", "blocking", "tiny"])
+@settings(max_examples=25, deadline=None)
+@given(M=st.integers(1, 19), K=st.integers(1, 130), N=st.integers(1, 9), seed=st.integers(0, 2**31),
+       pick=st.integers(0, 10**6), spill=st.booleans())
+def test_any_mapping_of_the_space_c_model_equals_sim_on_random_shapes(buffers, M, K, N, seed, pick, spill):
+    """A random mapping of the search space (a spill schedule when there is one and `spill`) on a random
+    shape: exact outputs, and the C model counts every event, DRAM and cycles included, as predicted."""
+    from ternkit.sim.mapper import candidates
+
+    grids = {"spill": SPILL, "blocking": BLOCKING, "tiny": {**small(), "buffers": TINY_BUFFERS}}
+    cfg = config_from_dict(grids[buffers], buffers)
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-1, 2, (M, K)).astype(np.int8)
+    x = rng.integers(-128, 128, (N, K)).astype(np.int8)
+    maps = sorted(set(candidates(cfg, M, K, N, 2, 8, cfg.acc_bits)), key=repr)
+    pool = [m for m in maps if m.order == "spill"] if spill else []
+    m = (pool or maps)[pick % len(pool or maps)]
+    y, ev = cmodel.run(cfg, w, x, m)
+    np.testing.assert_array_equal(y, ternary_matmul(x, w))
+    predicted = kernel_events(cfg, M, K, N, w_q=w, mapping=m)
+    for f in EVERY_EVENT:
+        assert getattr(ev, f) == pytest.approx(getattr(predicted, f)), (m, f)
 
 
 def test_buffer_bound_lies_between_the_minimum_and_the_mappings():
@@ -457,6 +518,9 @@ def test_simulate_cli_writes_json_csv_png(tmp_path, capsys):
     assert sum(sum(c[f"{k}_uJ"] for k in ("compute", "SRAM", "DRAM")) for c in step["components"]) == pytest.approx(
         step["energy_uJ"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for m in data["mappings"]:     # each kernel's traffic, spilled partial sums included, within its bounds
+        assert m["dram_bytes"] >= m["dram_bound_bytes"] >= m["dram_min_bytes"] and m["psum_spill_bytes"] >= 0
+    assert "no schedule on these buffers moves less than" in out
     assert main(["simulate", "tiny", "--out", str(cs)]) == 0
     rows = list(csv.DictReader(cs.open()))
     assert rows[-1]["part"] == "total" and float(rows[-1]["saving_vs_fp16"]) > 1

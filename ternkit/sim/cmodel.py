@@ -24,7 +24,7 @@ SCALARS = ("cycles_compute", "cycles_fill", "cycles_sram_stall", "cycles_dram_st
            "acc_adds", "reg_bits", "w_sram_read_bits", "w_sram_write_bits", "a_sram_read_bits", "a_sram_write_bits",
            "o_sram_read_bits", "o_sram_write_bits")
 CDEF = ("int npu_run(const int8_t *w, const int8_t *x, int32_t *y, int64_t *acc, int32_t M, int32_t K, int32_t N,"
-        " int32_t n_tile, int32_t m_block, int32_t k_chunk, int32_t m_outer, uint64_t *ev);")
+        " int32_t n_tile, int32_t m_block, int32_t k_chunk, int32_t m_outer, int32_t spill, uint64_t *ev);")
 
 
 def counters(cfg: NpuConfig) -> list[str]:
@@ -58,7 +58,7 @@ def run(cfg: NpuConfig, w_q: np.ndarray, x_q: np.ndarray, mapping: Mapping | Non
     rc = mod.lib.npu_run(ffi.from_buffer("int8_t[]", w_q), ffi.from_buffer("int8_t[]", x_q),
                          ffi.from_buffer("int32_t[]", y), ffi.from_buffer("int64_t[]", acc), M, K, N, mapping.n_tile,
                          mapping.m_block, mapping.k_chunk, int(mapping.order == "m-outer"),
-                         ffi.from_buffer("uint64_t[]", ev))
+                         int(mapping.order == "spill"), ffi.from_buffer("uint64_t[]", ev))
     if rc:
         raise MemoryError(f"the C model of {cfg.name!r} could not allocate its {cfg.inputs}-lane scratch")
     got = dict(zip(names, (int(v) for v in ev)))

@@ -1,8 +1,9 @@
 """The mapper: how one [M, K] x N-token kernel is blocked on the array so that it moves the fewest DRAM
 bytes under the three buffers, searched over loop orders and block sizes.
 
-Weight-stationary loop nest (the generated C model steps exactly this):
+Weight-stationary loop nests (the generated C model steps exactly these):
 
+    m-outer / n-outer:
     for each outer block (m-blocks of `m_block` rows if order is m-outer, else n-blocks of `n_tile` tokens)
       for each inner block (the other kind)
         for each k-chunk of `k_chunk` columns (a multiple of the array's inputs, or all of K)
@@ -10,25 +11,32 @@ Weight-stationary loop nest (the generated C model steps exactly this):
           for each m_tile (`columns` rows) of the m-block
             for each k_tile (`inputs` columns) of the chunk
               the tile's weights come from DRAM unless they stay resident; stream the n_tile tokens
+    spill:
+    for each m-block, for each k-chunk (its rows x chunk of weights load once and stay resident),
+      for each token tile: the chunk's activations from DRAM; for each m_tile: its partial sums come
+      back from DRAM (after the first chunk), the k_tiles stream, they go back to DRAM (before the last)
 
 Residency (what does not come from DRAM again):
 - weights: all of them when the whole matrix fits the weight buffer; an m-block's rows (all of K) when
-  the order is m-outer and they fit (weights-resident blocks: several 64-row blocks at once);
+  the order is m-outer and they fit (weights-resident blocks: several 64-row blocks at once); an
+  m-block's rows x chunk in a spill schedule;
 - activations: all of them when they fit the activation buffer; an n-block's tokens (all of K) when the
   order is n-outer and they fit (activations-resident blocks).
 What must fit while a block runs: the chunk's activations (every m_tile of the block re-reads them) and
-the partial sums (one m_tile's rows x n_tile tokens, or the whole m-block's when K is split into chunks:
-output-stationary blocks in the output buffer).
+the partial sums (one m_tile's rows x n_tile tokens, or the whole m-block's when K is split into chunks
+without spilling: output-stationary blocks in the output buffer).
 
-Traffic: weights once or once an n-block, activations once or once an m-block, int32 outputs once.
+Traffic: weights once or once an n-block, activations once or once an m-block, int32 outputs once, and
+for a spill schedule every partial sum written and read back (acc_bits each way) at each chunk boundary.
 
 Two lower bounds are reported next to the chosen mapping:
 - `dram_min`: every weight, activation and output moved exactly once (what unbounded buffers allow);
 - `dram_bound`: what any schedule must move with *these* buffers (`buffer_bound`), the red-blue pebble
   argument of J.-W. Hong and H. T. Kung ("I/O complexity: the red-blue pebble game", STOC 1981) with the
   Loomis-Whitney inequality as D. Irony, S. Toledo and A. Tiskin use it for matrix multiplication
-  ("Communication lower bounds for distributed-memory matrix multiplication", JPDC 2004). It is a bound,
-  not a schedule: the chosen mapping can be far above it without a better mapping existing.
+  ("Communication lower bounds for distributed-memory matrix multiplication", JPDC 2004), with each
+  operand's transfers weighed separately. It is a bound, not a schedule: the chosen mapping can be
+  above it without a better mapping existing.
 """
 
 from __future__ import annotations
@@ -44,16 +52,17 @@ class Mapping:
     n_tile: int         # tokens a block
     m_block: int        # rows a block (usually a multiple of the columns)
     k_chunk: int        # K columns a chunk (a multiple of the inputs); 0: K is not split
-    order: str          # "m-outer" (weight blocks outside) | "n-outer" (token blocks outside)
+    order: str          # "m-outer" (weight blocks outside) | "n-outer" (token blocks outside) | "spill"
     w_dram: float       # bytes
     a_dram: float
     o_dram: float
     dram_min: float     # every weight, activation and output once
     dram_bound: float = 0.0   # what any schedule must move with these buffers (buffer_bound; choose_mapping sets it)
+    p_dram: float = 0.0       # partial sums written to DRAM between K chunks and read back ("spill")
 
     @property
     def dram_bytes(self) -> float:
-        return self.w_dram + self.a_dram + self.o_dram
+        return self.w_dram + self.a_dram + self.o_dram + self.p_dram
 
 
 def _powers_of_two_times(unit: int, limit: int) -> list[int]:
@@ -107,6 +116,34 @@ def candidates(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, a
                     out.append(Mapping(nb, mb, kb if kb < K else 0, order,
                                        w_total * (1 if w_res else n_blocks), a_total * (1 if a_res else m_block_count),
                                        o_total, w_total + a_total + o_total))
+    spill_psum_rows = min(C, M)     # spilled partial sums come and go one m_tile at a time
+    for mb, kb in _spill_blocks(cfg, M, K, wbits):
+        rows = min(mb, M)
+        nb = max(1, min(N, int(obuf // (spill_psum_rows * acc_bits)), int(abuf // (kb * abits))))
+        w_res = w_all or rows * kb * wbits <= wbuf
+        out.append(Mapping(nb, mb, kb, "spill", w_total * (1 if w_res else -(-N // nb)),
+                           a_total * (1 if a_all else -(-M // mb)), o_total, w_total + a_total + o_total,
+                           p_dram=(-(-K // kb) - 1) * M * N * acc_bits / 8 * 2))
+    return out
+
+
+def _spill_blocks(cfg: NpuConfig, M: int, K: int, wbits: int) -> set[tuple[int, int]]:
+    """(m-block rows, K chunk) of the spill schedules: for every chunk count j, ceil(K / j) rounded up to
+    whole k-tiles, beside the tallest m-block whose rows x chunk of weights fit the weight buffer (evened
+    out over the blocks M then needs, and in whole column tiles). Each chunk boundary costs a write and a
+    read-back of every partial sum, each m-block a pass over the activations: these shapes trade the two."""
+    C, I = cfg.columns, cfg.inputs
+    wbuf = cfg.weight_buf.bytes * 8
+    out = set()
+    for j in range(2, -(-K // I) + 1):
+        kb = I * -(-(-(-K // j)) // I)        # ceil(K / j) in whole k-tiles
+        if kb >= K:
+            continue
+        tallest = min(M, int(wbuf // (kb * wbits)))
+        if tallest >= 1:
+            out.add((-(-M // -(-M // tallest)), kb))
+        if tallest >= C:
+            out.add((C * (tallest // C), kb))
     return out
 
 
@@ -147,34 +184,55 @@ def _water_fill(bases: list[float], budget: float) -> list[float]:
 
 def buffer_bound(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, acc_bits: int | None = None) -> float:
     """A lower bound on the DRAM bytes of any schedule of the [M, K] x N kernel on `cfg`'s on-chip storage,
-    never below `dram_min`.
+    never below `dram_min`: the segment argument of Hong and Kung with the operands' transfers weighed
+    separately (weighing them by their bits, as a single budget, is a much looser special case).
 
-    The array keeps each operand in its own buffer (weights, activations, partial sums). Cut the schedule
-    into segments of T bits of DRAM traffic each. Within a segment the weights it uses
-    were in the weight storage at its start or were read in it (at most Sw + tw bits), likewise the
-    activations (Sa + ta); the partial sums it touches were live at its start or its end or crossed the
-    DRAM interface (2 So + to bits, at acc_bits each, outputs being wider). Each storage pool counts every
-    register of the array as well (the select units' weight registers, the pipeline and the accumulators),
-    so the bound stays valid whatever they hold. By Loomis-Whitney a segment then computes at most
-    sqrt(|W| |A| |O|) of the M K N products (and at most |W| N, |A| M, |O| K), which is largest when
-    tw + ta + to = T is split to equalise the three pools. So at least MNK / P(T) segments, all but the
-    last moving T bits: traffic >= T (MNK / P(T) - 1) for every T; we take the best T of a
-    geometric grid (any T gives a valid bound)."""
+    Machine model: each operand is used only while it sits in its own storage, its buffer or an array
+    register (every register counts in every pool, which only weakens the bound), so at most Sw weights,
+    Sa activations and So partial sums (elements) are on chip at any moment; the array adds each product
+    w[m,k] a[n,k] (zero weights too) into an on-chip partial sum of y[n,m]; partial sums move at
+    acc_bits. Traffic: Lw weight loads (>= MK), La activation loads (>= NK), Lo partial-sum writes that
+    are read back later or are the final int32 output (>= MN; each one beyond MN is a spill with its own
+    read-back: 2 acc_bits).
+
+    Proof. Fix weights alpha > 0 and T > u = max(alpha). Cut the schedule greedily into segments whose
+    weighted count alpha.(tw, ta, to) of those transfers is <= T; all but the last exceed T - u, so
+    alpha.L > (s - 1)(T - u). Take for each product one computation whose contribution reaches y. A
+    segment's products use weights on chip at its start or loaded in it (<= Sw + tw), likewise
+    activations (<= Sa + ta), and outputs whose contribution is, at the segment's end, on chip or sent on
+    its way to y by a write in it (<= So + to). By Loomis-Whitney a segment computes at most
+    sqrt(|W| |A| |O|) products (and at most |W| N, |A| M, |O| K); the most over alpha.t <= T
+    (water-filling the alpha-scaled pools) is G, so s >= MKN / G and alpha.L >= (T - u)(MKN / G - 1).
+    As L >= once, the traffic beyond moved-once, c.(L - once) with c = (wbits, abits, 2 acc_bits), is
+    >= min(c / alpha) (alpha.L - alpha.once). Every (alpha, T) gives a valid bound; a coarse-to-fine
+    search keeps the best it finds."""
     from ternkit.sim.simulator import ARITHS, stage_bits      # simulator imports this module
 
     acc_bits = acc_bits or cfg.acc_bits
     C, I = cfg.columns, cfg.inputs
-    # the widest the array's registers can be (any arithmetic): more storage only weakens the bound
     regs = C * (max(stage_bits(cfg, a) for a in ARITHS) + 32) + 2 * C * I * max(wbits, cfg.weight_bits)
-    sw, sa = cfg.weight_buf.bytes * 8 + regs, cfg.act_buf.bytes * 8 + regs
-    so = 2 * (cfg.out_buf.bytes * 8 + regs)
+    pools = ((cfg.weight_buf.bytes * 8 + regs) / wbits, (cfg.act_buf.bytes * 8 + regs) / abits,
+             (cfg.out_buf.bytes * 8 + regs) / acc_bits)
+    once, costs, caps = (M * K, N * K, M * N), (wbits, abits, 2 * acc_bits), (N, M, K)
     products = M * K * N
     dram_min = (M * K * wbits + N * K * abits) / 8 + N * M * 4
-    best = 0.0
-    for i in range(241):
-        T = (sw + sa + so) * 2 ** (i / 20 - 6)           # 1/64 to 4096 times the storage
-        xw, xa, xo = _water_fill([sw, sa, so], T)
-        cube = math.sqrt(xw * xa * xo / (wbits * abits * acc_bits))
-        per_segment = min(cube, (sw + T) / wbits * N, (sa + T) / abits * M, (so + T) / acc_bits * K)
-        best = max(best, T * (products / per_segment - 1))
-    return max(dram_min, best / 8)
+
+    def excess_bits(log_a: float, log_o: float, log_t: float) -> float:
+        alpha = (1.0, 2.0 ** log_a, 2.0 ** log_o)
+        base = [a * s for a, s in zip(alpha, pools)]
+        T = sum(base) * 2.0 ** log_t
+        u = max(alpha)
+        if T <= u:
+            return 0.0
+        sizes = [level / a for level, a in zip(_water_fill(base, T), alpha)]
+        per_segment = min(math.sqrt(sizes[0] * sizes[1] * sizes[2]),
+                          *((s + T / a) * cap for s, a, cap in zip(pools, alpha, caps)))
+        need = (T - u) * (products / per_segment - 1) - sum(a * o for a, o in zip(alpha, once))
+        return max(0.0, need) * min(c / a for c, a in zip(costs, alpha))
+
+    grid = [(a, o, t) for a in range(-2, 9, 2) for o in range(-2, 9, 2) for t in range(-6, 7, 2)]
+    best = max(grid, key=lambda p: excess_bits(*p))
+    for step in (1, 0.5, 0.25, 0.125):          # refine around the best point: any point is a valid bound
+        best = max(((best[0] + i * step, best[1] + j * step, best[2] + k * step)
+                    for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)), key=lambda p: excess_bits(*p))
+    return dram_min + excess_bits(*best) / 8

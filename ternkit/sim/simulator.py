@@ -195,6 +195,9 @@ def kernel_events(cfg: NpuConfig, M: int, K: int, N: int, *, w_q: np.ndarray | N
         ev.w_sram_read_bits = M * K * wbits * N
         ev.o_sram_write_bits = M * N * acc_bits
     ev.a_sram_read_bits = mt * K * N * abits
+    # spilled partial sums: read out of the output SRAM to DRAM, and written back into it when they return
+    ev.o_sram_read_bits += mapping.p_dram * 8 / 2
+    ev.o_sram_write_bits += mapping.p_dram * 8 / 2
     ev.w_sram_write_bits, ev.a_sram_write_bits = mapping.w_dram * 8, mapping.a_dram * 8
     # every tile load writes the select units' shadow weight registers and copies them to the active ones
     ev.reg_bits += 2 * ev.w_sram_read_bits
