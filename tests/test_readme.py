@@ -80,6 +80,9 @@ FAST = [
     Fast(r"(OMP_NUM_THREADS=1 )?ternkit train --experiment \w+ --steps \d+ --out \S+",
          lambda c: re.sub(r"--steps \d+", "--steps 2", c) + " --no-progress", "2 steps instead of 3000"),
     Fast(r"python benchmarks/pool_oversubscribe\.py", lambda c: c + " --help", "its options only (it times for minutes)"),
+    Fast(r"git clone https://github\.com/microsoft/BitNet (\S+)",
+         lambda c: f"cp -r {ROOT}/tests/data/fake-bitnet-cpp {c.split()[-1]}",
+         "no network in tests: the stand-in checkout (tests/data/fake-bitnet-cpp) in its place"),
     Fast(r"python benchmarks/avx2_kernels\.py .*--bitnet-cpp \S+.*",
          lambda c: re.sub(r"--bitnet-cpp \S+", f"--bitnet-cpp {ROOT}/tests/data/fake-bitnet-cpp", c)
          + " --shapes 128x256 --tokens 1,4 --repeat 1 --dram-mb 8",
