@@ -116,11 +116,13 @@ class StreamRead:
 
 
 def alternating(items: dict, calls: int) -> dict[str, float]:
-    """Seconds a call over one pass of `calls` copies, the items' calls alternating one by one."""
+    """Seconds a call over one pass of `calls` copies, the items' calls alternating one by one, the order
+    rotated every step (the call right after the stream read ran ~10 % slower: no item always takes it)."""
     total = dict.fromkeys(items, 0.0)
+    labels = list(items)
     for i in range(calls):
-        for label, item in items.items():
-            total[label] += item.once(i)
+        for label in labels[i % len(labels):] + labels[:i % len(labels)]:
+            total[label] += items[label].once(i)
     return {label: t / calls for label, t in total.items()}
 
 
