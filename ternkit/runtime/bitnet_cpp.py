@@ -13,6 +13,7 @@ operands (`benchmarks/avx2_kernels.py --bitnet-cpp PATH`), each checked bit-exac
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import os
 import shutil
@@ -79,15 +80,21 @@ def _library(root: Path) -> Path:
     return target
 
 
+@functools.lru_cache(maxsize=None)
+def _load(root: Path) -> tuple[cffi.FFI, object]:
+    """(ffi, library) for a checkout, built and opened once per process (every matrix shares them)."""
+    ffi = cffi.FFI()
+    ffi.cdef(CDEF)
+    return ffi, ffi.dlopen(str(_library(root)))
+
+
 class BitnetI2S:
     """bitnet.cpp's I2_S GEMV/GEMM for one ternary matrix: `kern(x, out=...)` -> float32 [n, M] of
     sum(code * x) (code = w + 1), as its vec_dot returns; `integer(x, raw)` -> the int32 product."""
 
     def __init__(self, w_q: np.ndarray, root: str | os.PathLike | None = None) -> None:
         self.M, self.K = w_q.shape
-        self.ffi = cffi.FFI()
-        self.ffi.cdef(CDEF)
-        self.lib = self.ffi.dlopen(str(_library(checkout(root))))
+        self.ffi, self.lib = _load(checkout(root))
         self.parallel, self.block = self.lib.tk_i2s_config(0), self.lib.tk_i2s_config(1)
         qk = self.lib.tk_i2s_config(3)
         if self.K % qk:
@@ -119,4 +126,4 @@ class BitnetI2S:
 
     @staticmethod
     def integer(x: np.ndarray, raw: np.ndarray) -> np.ndarray:
-        return raw.astype(np.int64).astype(np.int32) - x.sum(axis=1, dtype=np.int32)[:, None]
+        return raw.astype(np.int32) - x.sum(axis=1, dtype=np.int32)[:, None]   # exact: |sums| < 2**24

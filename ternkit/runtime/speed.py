@@ -131,10 +131,10 @@ def runtime_plan(model: ModelGraph, target, decode_format: str):
 
 def plan_formats(plan) -> str:
     """The plan's weight formats by kernel kind, e.g. "decode tl2, prefill i2"."""
-    def kind(decode: bool) -> str:
-        return "/".join(sorted({s.weight_format for s in plan.kernels if (s.N == 1) == decode}))
-    prefill = kind(False)
-    return f"decode {kind(True)}" + (f", prefill {prefill}" if prefill else "")
+    from ternkit.runtime.standalone import weight_formats
+
+    prefill = weight_formats(s for s in plan.kernels if s.N > 1)
+    return f"decode {weight_formats(s for s in plan.kernels if s.N == 1)}" + (f", prefill {prefill}" if prefill else "")
 
 
 def weight_traffic(model: ModelGraph, plan, target) -> tuple[int, int]:

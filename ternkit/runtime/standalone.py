@@ -174,20 +174,21 @@ def runtime_files(model: ModelGraph, plan: Plan, target: CTarget, header: str) -
     return {SOURCE: runtime_source(model, plan, target, header, len(blob))}, blob
 
 
+def weight_formats(specs) -> str:
+    """The kernels' weight formats, e.g. "i2" or "i2/tl2"."""
+    return "/".join(sorted({s.weight_format for s in specs}))
+
+
 def copies_summary(copies: list[BitLinearCopies]) -> str:
     """One line: which packed copies of the BitLinears a weights file carries and what they cost."""
     mib = 1 << 20
-
-    def formats(specs) -> str:
-        return "/".join(sorted({s.weight_format for s in specs}))
-
     decode = sum(c.decode_bytes for c in copies)
     prefill = sum(c.prefill_bytes for c in copies)
     if not prefill:
-        return f"BitLinears packed once ({formats(c.gemv for c in copies)}, {decode / mib:,.1f} MiB)"
+        return f"BitLinears packed once ({weight_formats(c.gemv for c in copies)}, {decode / mib:,.1f} MiB)"
     saved = sum(c.decode_bytes for c in copies if c.own_copy)
-    return (f"BitLinears packed twice: decode {formats(c.gemv for c in copies)} {decode / mib:,.1f} MiB + prefill "
-            f"{formats(c.gemm for c in copies if c.own_copy)} {prefill / mib:,.1f} MiB "
+    return (f"BitLinears packed twice: decode {weight_formats(c.gemv for c in copies)} {decode / mib:,.1f} MiB + "
+            f"prefill {weight_formats(c.gemm for c in copies if c.own_copy)} {prefill / mib:,.1f} MiB "
             f"(--decode-format same keeps one copy: {saved / mib:,.1f} MiB less)")
 
 
