@@ -55,7 +55,9 @@ def i2_context(spec: KernelSpec) -> dict[str, Any]:
                 prefetch=spec.tile("prefetch"), prefetch_l1=spec.tile("prefetch_l1"), gemm_rows=gr, gemm_tb=tb,
                 mc=spec.tile("mc"),
                 mc_pad=round_up(spec.tile("mc"), 8 * gr), kc=kc, nc=max(tb, GEMM_X_PANEL // kc // tb * tb),
-                gemm_min=spec.tile("gemm_min"))
+                gemm_min=spec.tile("gemm_min"),
+                # a call on N tokens ends in N % gemm_tb: that tile gets its own, narrower register tile
+                gemm_tail=spec.N % tb if spec.N >= spec.tile("gemm_min") else 0)
 
 
 def tl2_tune_space(spec: KernelSpec) -> list[list[dict[str, Any]]]:
