@@ -43,7 +43,7 @@ def i2_tune_space(spec: KernelSpec) -> list[list[dict[str, Any]]]:
         return [[{"rows": r} for r in (1, 2, 4)], [{"prefetch": p} for p in (16384, 4096, 8192, 32768)],
                 [{"prefetch_l1": p} for p in (2048, 4096, 0)]]
     return [[{"gemm_rows": r, "gemm_tb": b} for r, b in ((2, 6), (1, 12), (3, 3), (2, 5), (1, 8))],
-            [{"mc": m} for m in (64, 32, 128)], [{"kc": c} for c in (2048, 1024, 4096)]]
+            [{"mc": m} for m in (64, 32, 128)], [{"kc": c} for c in (4096, 2048, 1024)]]
 
 
 def i2_context(spec: KernelSpec) -> dict[str, Any]:
@@ -100,7 +100,7 @@ class Avx2Target(CTarget):
         # level elsewhere; 1 and 4 KiB were slower), which read 1.15-1.2x faster than the earlier single
         # prefetch into L1 4 KiB ahead)
         "i2": FormatKernels(
-            {"m_block": 1, "k_align": 128, "rows": 1, "gemm_rows": 2, "gemm_tb": 6, "mc": 64, "kc": 2048,
+            {"m_block": 1, "k_align": 128, "rows": 1, "gemm_rows": 2, "gemm_tb": 6, "mc": 64, "kc": 4096,
              "gemm_min": 4, "prefetch": 16384, "prefetch_l1": 2048},
             tunables={"rows": (1, 2, 3, 4, 6), "gemm_rows": (1, 2, 3), "gemm_tb": tuple(range(1, 13)),
                       "mc": (8, 16, 24, 32, 40, 48, 64, 96, 128, 192, 256), "kc": (128, 256, 384, 512, 1024, 2048, 4096),
