@@ -87,3 +87,27 @@ class Avx512Target(CTarget):
     priority: ClassVar[int] = 30
     # decode_format stays "" (decode GEMVs in the prefill's i2): avx512 tl2 has not been measured against
     # i2 from DRAM on an AVX-512 machine; `ternkit tune` or `--decode-format tl2` choose it
+
+
+@dataclass(frozen=True)
+class HotLoop:
+    """Where a kernel spends its time in the compiled code, for static checks of it (no AVX-512 CPU
+    needed: tests/test_avx512_asm.py, benchmarks/avx512_loops.py): the innermost loop of function
+    `function` with the most `marker` instructions, `per_step` of them a step of `step`."""
+    name: str
+    function: str
+    marker: str
+    per_step: int
+    step: str
+
+
+def hot_loops(ctx: dict[str, Any]) -> list[HotLoop]:
+    """The hot loops of the kernel `ctx` (`kernel_context`) as the templates write them."""
+    name = ctx["name"]
+    if ctx["format"] == "i2":
+        return [HotLoop("i2 GEMV", f"{name}_gemv", "vpdpbusd", 4 * ctx["rows"], f"64 bytes x {ctx['rows']} rows"),
+                HotLoop("i2 GEMM tile", f"{name}_tile", "vpdpbusd", ctx["gemm_rows"] * ctx["gemm_tb"],
+                        f"4 k x {ctx['gemm_rows']} rows x {16 * ctx['gemm_tb']} tokens")]
+    if ctx["format"] == "b3":
+        return [HotLoop("b3 GEMV", name, "vpdpbusd", 5, "64 bytes (320 weights) x 1 row")]
+    return [HotLoop("tl2 GEMV", name, "vpermb", 10, "5 groups x 64 rows")]
