@@ -30,8 +30,7 @@ def loop_rows(M: int, K: int, tokens: int, tiling: tuple[tuple[str, int], ...]) 
         _, source = cffi_source(Plan("avx512", "loops", [spec]), target)
         loops = innermost_loops(compile_to_asm(source, target.cflags()))
         for hot in hot_loops(target.kernel_context(spec)):
-            loop = max((lp for lp in loops if lp.function == hot.function), key=lambda lp: lp.count(hot.marker))
-            steps = loop.count(hot.marker) / hot.per_step
+            loop, steps = hot.find(loops)
             per = lambda v: f"{v / steps:.1f}"   # noqa: E731
             row = [hot.name, hot.step, per(len(loop.instructions)), per(len(loop.vector_copies)),
                    per(len(loop.spills))]

@@ -35,6 +35,10 @@ class Loop:
     def count(self, mnemonic: str) -> int:
         return sum(1 for i in self.instructions if i.split()[0] == mnemonic)
 
+    def destinations(self, mnemonic: str) -> set[str]:
+        """The registers the `mnemonic` instructions write (AT&T: the last operand)."""
+        return {i.split(",")[-1].strip() for i in self.instructions if i.split()[0] == mnemonic}
+
     @property
     def vector_copies(self) -> tuple[str, ...]:
         """Moves of a whole vector register into another (not masked, not to or from memory)."""

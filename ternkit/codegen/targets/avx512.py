@@ -100,6 +100,15 @@ class HotLoop:
     per_step: int
     step: str
 
+    def find(self, loops: list[Any]) -> tuple[Any, float]:
+        """This loop among the compiled kernel's innermost loops (`asm_loops.innermost_loops`): the one
+        whose markers write the most registers (the GEMV's loop over `rows` rows, not the one that
+        finishes the last rows one at a time), and the steps one pass through it makes (more than one
+        where gcc unrolled it)."""
+        loop = max((lp for lp in loops if lp.function == self.function),
+                   key=lambda lp: (len(lp.destinations(self.marker)), lp.count(self.marker)))
+        return loop, loop.count(self.marker) / self.per_step
+
 
 def hot_loops(ctx: dict[str, Any]) -> list[HotLoop]:
     """The hot loops of the kernel `ctx` (`kernel_context`) as the templates write them."""
