@@ -64,8 +64,12 @@ class Avx512Target(CTarget):
                         "tl2 vpermb lookups, b3 base-3 decoded by byte adds + mask compares")
 
     kernels: ClassVar[dict[str, FormatKernels]] = {
-        # rows: GEMV rows a step; gemm_rows x gemm_tb (16-token vectors): GEMM register tile (measured:
-        # tiles of <= 16 accumulators run ~1.6x faster than 24 on Zen 5 with gcc 12);
+        # rows: GEMV rows a step; gemm_rows x gemm_tb (16-token vectors): GEMM register tile. 6 x 2 was
+        # picked when tiles of <= 16 accumulators ran ~1.6x faster than 24 (measured on Zen 5, gcc 12),
+        # while gcc still copied every accumulator twice a step; since the tile keeps them in registers,
+        # every tile of the tune space and 6 x 4 (24 accumulators) compile without copies or spills and
+        # llvm-mca predicts ~1 cycle a vpdpbusd on Sapphire Rapids for each (port 0 bound): static
+        # analysis only, not re-timed on an AVX-512 machine;
         # mc: rows unpacked at once; kc: GEMM K block (a multiple of k_align; 1024 keeps the default
         # 32-token tile's activations, 32 KiB, in the 48 KiB L1d of Sapphire Rapids and the 48 KiB unpacked
         # block in L2, and adds y up once per 3072 dpbusd; not measured); gemm_min: token count from which
