@@ -71,15 +71,16 @@ def test_avx2_tuned_chunks_bit_exact(fmt, chunk):
 
 @needs_avx2
 @pytest.mark.parametrize("tiling", [
-    {"gemm_min": 2, "gemm_rows": 3, "gemm_tb": 4, "mc": 12, "kc": 512},   # several K blocks and row blocks
-    {"gemm_min": 2, "gemm_rows": 2, "gemm_tb": 6, "mc": 24, "kc": 1024},
-    {"gemm_min": 2, "gemm_rows": 4, "gemm_tb": 2, "mc": 12, "kc": 2048},  # a full 4-row group: vector stores
-    {"gemm_min": 2, "gemm_rows": 1, "gemm_tb": 8, "mc": 12, "kc": 2048},
+    {"gemm_min": 2, "gemm_rows": 3, "gemm_tb": 3, "mc": 24, "kc": 512},   # several K blocks and row blocks
+    {"gemm_min": 2, "gemm_rows": 2, "gemm_tb": 6, "mc": 40, "kc": 1024},  # mc padded to 48: a padding group
+    {"gemm_min": 2, "gemm_rows": 1, "gemm_tb": 12, "mc": 8, "kc": 384},   # a 256 + 128 K block
+    {"gemm_min": 2, "gemm_rows": 2, "gemm_tb": 1, "mc": 16, "kc": 4096},  # int16 sums widened every 256
+    {"gemm_min": 2, "gemm_rows": 1, "gemm_tb": 8, "mc": 16, "kc": 2048},
     {"rows": 3, "prefetch": 1024}, {"rows": 6}, {"rows": 1, "prefetch": 8192},   # GEMV row groups and their tails
 ])
 def test_avx2_i2_tilings_bit_exact(tiling):
-    """Every GEMV/GEMM tiling `ternkit tune` may pick stays exact: K blocks at the int16 bound (2048),
-    partial row blocks, row tiles and token tiles, several token blocks (n = 131 > the 128 tokens whose
+    """Every GEMV/GEMM tiling `ternkit tune` may pick stays exact: K blocks longer than the int16 bound
+    (256 weights a widening), short last K blocks, partial row blocks and 8-row groups, row tiles and token tiles, several token blocks (n = 131 > the 128 tokens whose
     2048-weight K block fills the L2 panel), -128/+127 everywhere."""
     class Tiled(avx2.Avx2Target):
         def specialise(self, spec):
@@ -117,4 +118,4 @@ def test_avx2_tl2_bit_exact_at_its_bounds(tiling):
 
 def test_avx2_i2_refuses_a_tile_that_spills():
     with pytest.raises(TernkitError, match="16 ymm registers"):
-        AVX2.specialise(KernelSpec(64, 256, 64, tiling=(("gemm_rows", 4), ("gemm_tb", 4))))
+        AVX2.specialise(KernelSpec(64, 256, 64, tiling=(("gemm_rows", 2), ("gemm_tb", 7))))

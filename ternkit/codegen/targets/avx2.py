@@ -32,17 +32,18 @@ def unrolled_chunks(total: int, size: int) -> list[tuple[int, int, int]]:
 
 
 def i2_check(spec: KernelSpec) -> None:
-    if spec.tile("gemm_rows") * (spec.tile("gemm_tb") + 1) > 15:
-        raise TernkitError(f"avx2 i2: gemm_rows x (gemm_tb + 1) must be <= 15 (16 ymm registers), "
-                           f"got {spec.tile('gemm_rows')} x {spec.tile('gemm_tb')}")
+    gr, tb = spec.tile("gemm_rows"), spec.tile("gemm_tb")
+    if gr * tb + gr + 2 > 16:
+        raise TernkitError(f"avx2 i2: gemm_rows x gemm_tb + gemm_rows + 2 must be <= 16 (16 ymm registers), "
+                           f"got {gr} x {tb}")
 
 
 def i2_tune_space(spec: KernelSpec) -> list[list[dict[str, Any]]]:
     if spec.N < spec.tile("gemm_min"):
         return [[{"rows": r} for r in (1, 2, 4)], [{"prefetch": p} for p in (16384, 4096, 8192, 32768)],
                 [{"prefetch_l1": p} for p in (2048, 4096, 0)]]
-    return [[{"gemm_rows": r, "gemm_tb": b} for r, b in ((3, 4), (2, 6), (1, 8), (4, 2), (2, 4))],
-            [{"mc": m} for m in (48, 24, 96)], [{"kc": c} for c in (2048, 1024)]]
+    return [[{"gemm_rows": r, "gemm_tb": b} for r, b in ((2, 6), (1, 12), (3, 3), (2, 5), (1, 8))],
+            [{"mc": m} for m in (64, 32, 128)], [{"kc": c} for c in (2048, 1024, 4096)]]
 
 
 def i2_context(spec: KernelSpec) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def i2_context(spec: KernelSpec) -> dict[str, Any]:
     return dict(rows=spec.tile("rows"), widen=I2_WIDEN, chunks=unrolled_chunks(k_pad // 128, I2_WIDEN),
                 prefetch=spec.tile("prefetch"), prefetch_l1=spec.tile("prefetch_l1"), gemm_rows=gr, gemm_tb=tb,
                 mc=spec.tile("mc"),
-                mc_pad=round_up(spec.tile("mc"), gr), kc=kc, nc=max(tb, GEMM_X_PANEL // kc // tb * tb),
+                mc_pad=round_up(spec.tile("mc"), 8 * gr), kc=kc, nc=max(tb, GEMM_X_PANEL // kc // tb * tb),
                 gemm_min=spec.tile("gemm_min"))
 
 
@@ -88,8 +89,8 @@ class Avx2Target(CTarget):
 
     kernels: ClassVar[dict[str, FormatKernels]] = {
         # i2: 32 packed bytes = 128 weights a step; rows: GEMV rows a step; gemm_rows x gemm_tb: GEMM
-        # register tile (int16 sums, rows x tokens); mc: rows unpacked at once; kc: K block (<= 2048:
-        # 64 maddubs per int16 sum); gemm_min: token count from which the GEMM path runs;
+        # register tile (int16 sums, groups of 8 rows x tokens); mc: rows unpacked at once; kc: K block
+        # (a multiple of 128); gemm_min: token count from which the GEMM path runs;
         # prefetch / prefetch_l1: GEMV software prefetch distances in bytes into L2 / L1 (0 = none)
         # (measured on Zen 3: one row at a time is fastest hot and from DRAM, several rows at once interleave
         # short streams, which the hardware prefetcher follows badly; prefetching a line into L2 16 KiB ahead
@@ -97,10 +98,11 @@ class Avx2Target(CTarget):
         # level elsewhere; 1 and 4 KiB were slower), which read 1.15-1.2x faster than the earlier single
         # prefetch into L1 4 KiB ahead)
         "i2": FormatKernels(
-            {"m_block": 1, "k_align": 128, "rows": 1, "gemm_rows": 3, "gemm_tb": 4, "mc": 48, "kc": 2048,
+            {"m_block": 1, "k_align": 128, "rows": 1, "gemm_rows": 2, "gemm_tb": 6, "mc": 64, "kc": 2048,
              "gemm_min": 4, "prefetch": 16384, "prefetch_l1": 2048},
-            tunables={"rows": (1, 2, 3, 4, 6), "gemm_rows": (1, 2, 3, 4), "gemm_tb": (1, 2, 3, 4, 5, 6, 8),
-                      "mc": (12, 24, 48, 96, 192), "kc": (512, 1024, 2048), "gemm_min": (2, 3, 4, 6, 8, 16),
+            tunables={"rows": (1, 2, 3, 4, 6), "gemm_rows": (1, 2, 3), "gemm_tb": tuple(range(1, 13)),
+                      "mc": (8, 16, 24, 32, 40, 48, 64, 96, 128, 192, 256), "kc": (128, 256, 384, 512, 1024, 2048, 4096),
+                      "gemm_min": (2, 3, 4, 6, 8, 16),
                       "prefetch": (0, 1024, 2048, 4096, 8192, 16384, 32768), "prefetch_l1": (0, 1024, 2048, 4096)},
             tune_space=i2_tune_space, context=i2_context, check=i2_check),
         # 32 rows a lookup; int16 sums of <= 64 pairs
