@@ -1,12 +1,13 @@
 """Static checks of generated kernels' machine code, for ISAs this machine may not run: compile C to
 assembly (`gcc -S`), find the innermost loops, count what is wasted in them (vector register-to-register
-copies, stack traffic) and ask `llvm-mca` what a CPU model predicts for one pass.
+copies, spills) and ask `llvm-mca` what a CPU model predicts for one pass.
 
 Only for inspection (tests, benchmarks/avx512_loops.py): nothing here is timed, and llvm-mca's cycles
 are a model's prediction (steady state, every load hitting L1), not a measurement."""
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -30,7 +31,7 @@ _MCA_CPUS = ("sapphirerapids", "znver4")
 class Loop:
     function: str
     label: str
-    instructions: tuple[str, ...]   # AT&T syntax, one a line, the loop's label and back-branch included
+    instructions: tuple[str, ...]   # AT&T syntax, one a line, from the loop's label to its back-branch
 
     def count(self, mnemonic: str) -> int:
         return sum(1 for i in self.instructions if i.split()[0] == mnemonic)
@@ -95,6 +96,7 @@ def _functions(asm: str) -> dict[str, list[str]]:
     return functions
 
 
+@functools.cache
 def llvm_mca() -> str | None:
     """An llvm-mca that has scheduling models for every CPU in `_MCA_CPUS` (LLVM >= 17), newest first."""
     names = [f"llvm-mca-{v}" for v in range(30, 16, -1)] + ["llvm-mca"]

@@ -96,8 +96,8 @@ class Avx512Target(CTarget):
 @dataclass(frozen=True)
 class HotLoop:
     """Where a kernel spends its time in the compiled code, for static checks of it (no AVX-512 CPU
-    needed: tests/test_avx512_asm.py, benchmarks/avx512_loops.py): the innermost loop of function
-    `function` with the most `marker` instructions, `per_step` of them a step of `step`."""
+    needed: tests/test_avx512_asm.py, benchmarks/avx512_loops.py): an innermost loop of function
+    `function`, found by its `marker` instructions, `per_step` of them a step of `step`."""
     name: str
     function: str
     marker: str
