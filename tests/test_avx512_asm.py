@@ -58,7 +58,8 @@ def test_avx512_hot_loops_keep_their_sums_in_registers(fmt, M, K, n, tiling):
             assert len(sums) >= hot.per_step, f"{hot.per_step} vpdpbusd a step into {len(sums)} sums: {where}"
 
 
-@pytest.mark.skipif(llvm_mca() is None, reason="no llvm-mca with Sapphire Rapids / Zen 4 models (apt-get install llvm-19)")
+@pytest.mark.skipif(llvm_mca() is None,
+                    reason="no llvm-mca with Sapphire Rapids / Zen 4 models (apt-get install llvm-19)")
 @pytest.mark.parametrize("fmt, n", [("i2", 64), ("b3", 1), ("tl2", 1)])
 def test_avx512_hot_loops_are_not_latency_bound_on_sapphire_rapids(fmt, n):
     """llvm-mca (a model, not a timing) does not find the GEMM tile, b3 and tl2 steps limited by chains

@@ -62,7 +62,8 @@ def compile_to_asm(source: str, flags: tuple[str, ...]) -> str:
         src.write_text(source)
         r = subprocess.run([cc, *flags, "-S", str(src), "-o", str(out)], capture_output=True, text=True)
         if r.returncode != 0:
-            raise ToolchainError(f"{cc} -S failed: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}")
+            last = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit status {r.returncode}"
+            raise ToolchainError(f"{cc} -S failed: {last}")
         return out.read_text()
 
 
@@ -79,7 +80,8 @@ def innermost_loops(asm: str) -> list[Loop]:
                 spans.append((labels[m.group(1)], i))
         for a, b in spans:
             if not any(a <= c and d <= b and (c, d) != (a, b) for c, d in spans):
-                body = tuple(ln.strip() for ln in lines[a + 1:b + 1] if ln.startswith("\t") and not ln.strip().startswith("."))
+                body = tuple(ln.strip() for ln in lines[a + 1:b + 1]
+                             if ln.startswith("\t") and not ln.strip().startswith("."))
                 loops.append(Loop(name, lines[a].strip().rstrip(":"), body))
     return loops
 
