@@ -89,6 +89,7 @@ FAST = [
          "one small shape, one round, a stand-in bitnet.cpp checkout (tests/data/fake-bitnet-cpp)"),
     Fast(r"python benchmarks/avx2_kernels\.py( .*)?", lambda c: c + " --shapes 128x256 --tokens 1,4 --repeat 1 --dram-mb 8",
          "one small shape, one round"),
+    Fast(r"python benchmarks/avx512_loops\.py( .*)?", lambda c: c, "as written (static analysis, a few seconds)"),
     Fast(r"python benchmarks/kernel_perf\.py( .*)?",
          lambda c: c + " --shapes 128x256 --tokens 1,4 --threads 1 --repeat 2 --dram-mb 8 --no-scalar --out kernel_perf.txt",
          "one small shape, few repeats"),

@@ -64,8 +64,12 @@ class Avx512Target(CTarget):
                         "tl2 vpermb lookups, b3 base-3 decoded by byte adds + mask compares")
 
     kernels: ClassVar[dict[str, FormatKernels]] = {
-        # rows: GEMV rows a step; gemm_rows x gemm_tb (16-token vectors): GEMM register tile (measured:
-        # tiles of <= 16 accumulators run ~1.6x faster than 24 on Zen 5 with gcc 12);
+        # rows: GEMV rows a step; gemm_rows x gemm_tb (16-token vectors): GEMM register tile. 6 x 2 was
+        # picked when tiles of <= 16 accumulators ran ~1.6x faster than 24 (measured on Zen 5, gcc 12),
+        # while gcc still copied every accumulator twice a step; since the tile keeps them in registers,
+        # every tile of the tune space and 6 x 4 (24 accumulators) compile without copies or spills and
+        # llvm-mca predicts ~1 cycle a vpdpbusd on Sapphire Rapids for each (port 0 bound): static
+        # analysis only, not re-timed on an AVX-512 machine;
         # mc: rows unpacked at once; kc: GEMM K block (a multiple of k_align; 1024 keeps the default
         # 32-token tile's activations, 32 KiB, in the 48 KiB L1d of Sapphire Rapids and the 48 KiB unpacked
         # block in L2, and adds y up once per 3072 dpbusd; not measured); gemm_min: token count from which
@@ -87,3 +91,36 @@ class Avx512Target(CTarget):
     priority: ClassVar[int] = 30
     # decode_format stays "" (decode GEMVs in the prefill's i2): avx512 tl2 has not been measured against
     # i2 from DRAM on an AVX-512 machine; `ternkit tune` or `--decode-format tl2` choose it
+
+
+@dataclass(frozen=True)
+class HotLoop:
+    """Where a kernel spends its time in the compiled code, for static checks of it (no AVX-512 CPU
+    needed: tests/test_avx512_asm.py, benchmarks/avx512_loops.py): an innermost loop of function
+    `function`, found by its `marker` instructions, `per_step` of them a step of `step`."""
+    name: str
+    function: str
+    marker: str
+    per_step: int
+    step: str
+
+    def find(self, loops: list[Any]) -> tuple[Any, float]:
+        """This loop among the compiled kernel's innermost loops (`asm_loops.innermost_loops`): the one
+        whose markers write the most registers (the GEMV's loop over `rows` rows, not the one that
+        finishes the last rows one at a time), and the steps one pass through it makes (more than one
+        where gcc unrolled it)."""
+        loop = max((lp for lp in loops if lp.function == self.function),
+                   key=lambda lp: (len(lp.destinations(self.marker)), lp.count(self.marker)))
+        return loop, loop.count(self.marker) / self.per_step
+
+
+def hot_loops(ctx: dict[str, Any]) -> list[HotLoop]:
+    """The hot loops of the kernel `ctx` (`kernel_context`) as the templates write them."""
+    name = ctx["name"]
+    if ctx["format"] == "i2":
+        return [HotLoop("i2 GEMV", f"{name}_gemv", "vpdpbusd", 4 * ctx["rows"], f"64 bytes x {ctx['rows']} rows"),
+                HotLoop("i2 GEMM tile", f"{name}_tile", "vpdpbusd", ctx["gemm_rows"] * ctx["gemm_tb"],
+                        f"4 k x {ctx['gemm_rows']} rows x {16 * ctx['gemm_tb']} tokens")]
+    if ctx["format"] == "b3":
+        return [HotLoop("b3 GEMV", name, "vpdpbusd", 5, "64 bytes (320 weights) x 1 row")]
+    return [HotLoop("tl2 GEMV", name, "vpermb", 10, "5 groups x 64 rows")]
