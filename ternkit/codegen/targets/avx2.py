@@ -31,36 +31,47 @@ def unrolled_chunks(total: int, size: int) -> list[tuple[int, int, int]]:
     return [r for r in runs if r[0] and r[2]]
 
 
-def i2_check(spec: KernelSpec) -> None:
+def gemm_check(spec: KernelSpec) -> None:
     gr, tb = spec.tile("gemm_rows"), spec.tile("gemm_tb")
     if gr * tb + gr + 2 > 16:
-        raise TernkitError(f"avx2 i2: gemm_rows x gemm_tb + gemm_rows + 2 must be <= 16 (16 ymm registers), "
-                           f"got {gr} x {tb}")
+        raise TernkitError(f"avx2 {spec.weight_format}: gemm_rows x gemm_tb + gemm_rows + 2 must be <= 16 "
+                           f"(16 ymm registers), got {gr} x {tb}")
+
+
+def gemm_context(spec: KernelSpec, k_slots: int, slot_align: int, row_align: int) -> dict[str, Any]:
+    """The shared GEMM's (templates/avx2/gemm.c.j2): k_slots K slots in equal blocks of at most `kc`, each a
+    multiple of slot_align; row blocks (mc) a multiple of row_align and of the register tile's rows."""
+    gr, tb = spec.tile("gemm_rows"), spec.tile("gemm_tb")
+    blocks = -(-k_slots // spec.tile("kc"))
+    kc = round_up(-(-k_slots // blocks), slot_align)
+    return dict(gemm_rows=gr, gemm_tb=tb, gemm_min=spec.tile("gemm_min"), gemm_k=k_slots, kc=kc,
+                mc=spec.tile("mc"), mc_pad=round_up(spec.tile("mc"), max(row_align, 8 * gr)),
+                nc=max(tb, GEMM_X_PANEL // kc // tb * tb),
+                # a call on N tokens ends in N % gemm_tb: that tile gets its own, narrower register tile
+                gemm_tail=spec.N % tb if spec.N >= spec.tile("gemm_min") else 0)
+
+
+GEMM_SPACE = [[{"gemm_rows": r, "gemm_tb": b} for r, b in ((2, 6), (1, 12), (2, 5), (1, 8))],
+              [{"kc": c} for c in (4096, 2048, 1024)]]
 
 
 def i2_tune_space(spec: KernelSpec) -> list[list[dict[str, Any]]]:
     if spec.N < spec.tile("gemm_min"):
         return [[{"rows": r} for r in (1, 2, 4)], [{"prefetch": p} for p in (16384, 4096, 8192, 32768)],
                 [{"prefetch_l1": p} for p in (2048, 4096, 0)]]
-    return [[{"gemm_rows": r, "gemm_tb": b} for r, b in ((2, 6), (1, 12), (3, 3), (2, 5), (1, 8))],
-            [{"mc": m} for m in (64, 32, 128)], [{"kc": c} for c in (4096, 2048, 1024)]]
+    return [GEMM_SPACE[0] + [{"gemm_rows": 3, "gemm_tb": 3}], [{"mc": m} for m in (64, 32, 128)], GEMM_SPACE[1]]
 
 
 def i2_context(spec: KernelSpec) -> dict[str, Any]:
     k_pad = round_up(spec.K, spec.tile("k_align"))
-    blocks = -(-k_pad // spec.tile("kc"))      # equal K blocks, each a multiple of 128 weights
-    gr, tb = spec.tile("gemm_rows"), spec.tile("gemm_tb")
-    kc = round_up(-(-k_pad // blocks), 128)
     return dict(rows=spec.tile("rows"), widen=I2_WIDEN, chunks=unrolled_chunks(k_pad // 128, I2_WIDEN),
-                prefetch=spec.tile("prefetch"), prefetch_l1=spec.tile("prefetch_l1"), gemm_rows=gr, gemm_tb=tb,
-                mc=spec.tile("mc"),
-                mc_pad=round_up(spec.tile("mc"), 8 * gr), kc=kc, nc=max(tb, GEMM_X_PANEL // kc // tb * tb),
-                gemm_min=spec.tile("gemm_min"),
-                # a call on N tokens ends in N % gemm_tb: that tile gets its own, narrower register tile
-                gemm_tail=spec.N % tb if spec.N >= spec.tile("gemm_min") else 0)
+                prefetch=spec.tile("prefetch"), prefetch_l1=spec.tile("prefetch_l1"),
+                **gemm_context(spec, k_pad, 128, 8))
 
 
 def tl2_tune_space(spec: KernelSpec) -> list[list[dict[str, Any]]]:
+    if spec.N >= spec.tile("gemm_min"):
+        return GEMM_SPACE
     return [[{"prefetch": p} for p in (8192, 4096, 16384, 0)]]
 
 
@@ -75,7 +86,7 @@ def tl2_context(spec: KernelSpec) -> dict[str, Any]:
     chunks = -(-units // spec.tile("k_units"))
     k_units = -(-units // chunks)          # K chunks of equal size, none larger than k_units
     return dict(k_units=k_units, chunk_groups=min(g, tl2.UNIT * k_units), plane_len=tl2_plane_len(spec.K),
-                prefetch=spec.tile("prefetch"))
+                prefetch=spec.tile("prefetch"), **gemm_context(spec, 3 * tl2.UNIT * units, 3 * tl2.UNIT, 64))
 
 
 def b3_context(spec: KernelSpec) -> dict[str, Any]:
@@ -106,7 +117,7 @@ class Avx2Target(CTarget):
                       "mc": (8, 16, 24, 32, 40, 48, 64, 96, 128, 192, 256), "kc": (128, 256, 384, 512, 1024, 2048, 4096),
                       "gemm_min": (2, 3, 4, 6, 8, 16),
                       "prefetch": (0, 1024, 2048, 4096, 8192, 16384, 32768), "prefetch_l1": (0, 1024, 2048, 4096)},
-            tune_space=i2_tune_space, context=i2_context, check=i2_check),
+            tune_space=i2_tune_space, context=i2_context, check=gemm_check),
         # 32 rows a lookup; int16 sums of <= 64 pairs
         "tl1": FormatKernels({"m_block": 32, "chunk": 64}, tune_space=chunk_space),
         # tl2: 64 rows a lookup (both nibbles of one 32-byte load), sign bits in units of 8 groups;
@@ -114,10 +125,14 @@ class Avx2Target(CTarget):
         # chunks stream DRAM better: 2560 x 6912 read 1.2x faster in one chunk than in two);
         # prefetch: software prefetch distance in bytes, into L2 (0 = none; on Zen 3 8 KiB into L2 read DRAM
         # ~1.1x faster than 4 KiB into L1, the default before)
-        "tl2": FormatKernels({"m_block": 64, "sign_unit": 8, "k_units": 512, "prefetch": 8192},
+        # gemm_*, mc, kc: its prefill GEMM, the i2 GEMM's over 64-row blocks decoded once (mc a multiple of 64)
+        "tl2": FormatKernels({"m_block": 64, "sign_unit": 8, "k_units": 512, "prefetch": 8192, "gemm_rows": 2,
+                              "gemm_tb": 6, "mc": 64, "kc": 4096, "gemm_min": 4},
                              tunables={"prefetch": (0, 512, 1024, 2048, 4096, 8192, 16384),
-                                       "k_units": (1, 2, 8, 32, 64, 128, 256, 512)},
-                             tune_space=tl2_tune_space, context=tl2_context),
+                                       "k_units": (1, 2, 8, 32, 64, 128, 256, 512), "gemm_rows": (1, 2),
+                                       "gemm_tb": tuple(range(1, 13)), "mc": (64, 128, 192, 256),
+                                       "kc": (384, 1024, 2048, 4096), "gemm_min": (2, 3, 4, 6, 8, 16)},
+                             tune_space=tl2_tune_space, context=tl2_context, check=gemm_check),
         "b3": FormatKernels({"m_block": 1, "k_align": 160}, context=b3_context),   # 32 bytes = 160 weights a block
     }
     isa: ClassVar[Isa] = ISA
