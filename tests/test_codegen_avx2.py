@@ -93,6 +93,23 @@ def test_avx2_i2_tilings_bit_exact(tiling):
     assert_exact(run_cases(Tiled(), ["i2"], cases, threads=2))
 
 
+@needs_avx2
+@pytest.mark.parametrize("tiling", [{"gemm_min": 2}, {"gemm_min": 2, "gemm_rows": 1, "gemm_tb": 12, "mc": 128, "kc": 384},
+                                    {"gemm_min": 3, "gemm_rows": 2, "gemm_tb": 5, "mc": 64, "kc": 1024}])
+def test_avx2_tl2_gemm_bit_exact(tiling):
+    """The tl2 prefill GEMM (64-row blocks decoded into the shared broadcast tile): several K blocks (384
+    = 16 units), a short last unit (K not a multiple of 24), K not a multiple of 3, rows past a 64-row
+    block, token tails (n % gemm_tb), signs and -128/+127, two threads splitting M in 64-row blocks."""
+    class Tiled(avx2.Avx2Target):
+        def specialise(self, spec):
+            return super().specialise(KernelSpec(spec.M, spec.K, spec.N, weight_format=spec.weight_format,
+                                                 tiling=tuple(tiling.items())))
+
+    cases = [(130, 3100, 7, "plus", "min"), (64, 3072, 6, "minus", "min"), (65, 1537, 13, "plus", "max"),
+             (200, 2000, 64, "random", "alternate"), (1, 25, 2, "random", "random"), (129, 700, 5, "sparse", "min")]
+    assert_exact(run_cases(Tiled(), ["tl2"], cases, threads=2))
+
+
 def test_avx2_i2_gemm_token_blocks_fill_the_l2_panel():
     ctx = AVX2.kernel_context(AVX2.specialise(KernelSpec(64, 4096, 131, tiling=(("gemm_tb", 4), ("kc", 2048)))))
     assert (ctx["kc"], ctx["nc"]) == (2048, avx2.GEMM_X_PANEL // 2048)
