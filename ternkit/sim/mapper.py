@@ -87,8 +87,9 @@ def _output_stationary_rows(M: int, N: int, psums: int) -> set[int]:
 
 
 def candidates(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, acc_bits: int) -> list[Mapping]:
-    """Every mapping of the search space that fits the buffers (the token block shrinks to fit; at
-    least one token, so tiny buffers still map, re-streaming what does not fit)."""
+    """Every mapping of the search space that fits the buffers (the token block shrinks to fit, down to one
+    token; blocks whose working set still does not fit are left out, and a one-m_tile block that streams
+    its activations always remains, so every shape maps)."""
     C, I = cfg.columns, cfg.inputs
     wbuf, abuf, obuf = (b.bytes * 8 for b in (cfg.weight_buf, cfg.act_buf, cfg.out_buf))
     w_total, a_total, o_total = M * K * wbits / 8, N * K * abits / 8, N * M * 4
@@ -101,6 +102,16 @@ def candidates(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, a
                        *_output_stationary_rows(M, N, int(obuf // acc_bits))})
     k_chunks = [K, *(k for k in _powers_of_two_times(I, K))]
     w_all, a_all = M * K * wbits <= wbuf, N * K * abits <= abuf
+
+    def on_chip(nb: int, rows: int, kb: int, psum_rows: int) -> bool:
+        """A block's working set is on chip: the token tile's chunk of activations, which every m_tile of
+        the block re-reads (a one-m_tile block reads it once, streaming), and the partial sums that live
+        across its K steps (one token's, at most one m_tile of them, sit in the array's accumulators).
+        Without this, a block larger than the buffers would be counted as if they held it."""
+        acts = nb * kb * abits <= abuf or rows <= C
+        psums = nb * psum_rows * acc_bits <= obuf or (nb == 1 and psum_rows <= C)
+        return acts and psums
+
     out = []
     for mb in m_blocks:
         rows = min(mb, M)
@@ -109,7 +120,7 @@ def candidates(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, a
             nb_fit = max(1, min(N, int(obuf // (psum_rows * acc_bits)), int(abuf // (kb * abits))))
             nb_resident = max(1, min(nb_fit, int(abuf // (K * abits))))   # the n-block's whole K fits
             for order in ("n-outer", "m-outer"):
-                for nb in {nb_fit, nb_resident}:
+                for nb in {nb_fit, nb_resident} if on_chip(nb_fit, rows, kb, psum_rows) else ():
                     n_blocks, m_block_count = -(-N // nb), -(-M // mb)
                     w_res = w_all or (order == "m-outer" and rows * K * wbits <= wbuf)
                     a_res = a_all or (order == "n-outer" and nb * K * abits <= abuf)
@@ -120,6 +131,8 @@ def candidates(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, a
     for mb, kb in _spill_blocks(cfg, M, K, wbits):
         rows = min(mb, M)
         nb = max(1, min(N, int(obuf // (spill_psum_rows * acc_bits)), int(abuf // (kb * abits))))
+        if not on_chip(nb, rows, kb, spill_psum_rows):
+            continue
         w_res = w_all or rows * kb * wbits <= wbuf
         out.append(Mapping(nb, mb, kb, "spill", w_total * (1 if w_res else -(-N // nb)),
                            a_total * (1 if a_all else -(-M // mb)), o_total, w_total + a_total + o_total,
