@@ -14,7 +14,7 @@ from test_realsize import small_2b4t
 
 from ternkit import formats
 from ternkit.codegen import tuning
-from ternkit.codegen.decode_format import choose
+from ternkit.codegen.decode_format import check, choose
 from ternkit.codegen.plan import KernelSpec, lower
 from ternkit.codegen.targets import best_native_target, get_target
 from ternkit.errors import TernkitError
@@ -48,6 +48,19 @@ def test_decode_format_choice_per_target_option_format_and_tuning():
     assert formats_by_kind(choose(lower(model, AVX2, (1,)), AVX2, "same")) == ({"i2"}, set())
     with pytest.raises(TernkitError, match="--decode-format tl1: target 'avx512' has no 'tl1' kernels"):
         choose(plan, AVX512, "tl1")
+
+
+def test_one_format_for_every_kernel_keeps_one_copy():
+    """`speed --format tl2` (and `generate --format tl2 --with-runtime`): GEMVs and GEMMs in tl2, one packed
+    copy of each BitLinear; a format the target lacks is refused in one line."""
+    model = load_model("tiny")
+    plan = speed.runtime_plan(model, AVX2, "auto", "tl2")
+    assert formats_by_kind(plan) == ({"tl2"}, {"tl2"})
+    copies = standalone.all_copies(model, plan, AVX2)
+    assert not any(c.own_copy for c in copies) and standalone.copies_summary(copies).startswith("BitLinears packed once (tl2")
+    assert speed.plan_formats(plan) == "decode tl2, prefill tl2"
+    with pytest.raises(TernkitError, match="--format tl1: target 'avx512' has no 'tl1' kernels: use i2, tl2, b3"):
+        check(AVX512, "tl1", option="--format")
 
 
 def test_tuned_formats_and_tilings_reach_the_decode_kernels():

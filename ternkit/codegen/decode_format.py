@@ -23,12 +23,13 @@ from ternkit.errors import TernkitError
 AUTO, SAME = "auto", "same"
 
 
-def check(target: Target, choice: str) -> str:
-    """`choice`, or one line saying which choices `target` has."""
-    if choice in (AUTO, SAME) or choice in target.formats:
+def check(target: Target, choice: str, option: str = "--decode-format") -> str:
+    """`choice`, or one line saying which choices `target` has (`--format` takes a format name only)."""
+    modes = (AUTO, SAME) if option == "--decode-format" else ()
+    if choice in modes or choice in target.formats:
         return choice
-    raise TernkitError(f"--decode-format {choice}: target {target.name!r} has no {choice!r} kernels: use "
-                       f"{AUTO}, {SAME} or one of {', '.join(target.formats)}")
+    raise TernkitError(f"{option} {choice}: target {target.name!r} has no {choice!r} kernels: use "
+                       f"{', '.join([*modes, *target.formats])}")
 
 
 def choose(plan: Plan, target: Target, choice: str, *, tuning: tuning_file.Tuning | None = None,

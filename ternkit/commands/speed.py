@@ -19,6 +19,9 @@ def register(sub) -> None:
     p.add_argument("--threads", type=counts, default="1", help="thread counts, e.g. 1,2 (default 1)")
     p.add_argument("--runtime", choices=("both", "python", "c"), default="both", help="which runtimes (default both)")
     p.add_argument("--seed", type=int, default=None, help="seed of the random weights")
+    p.add_argument("--format", dest="weight_format", default=None, metavar="FORMAT",
+                   help="one weight format for every kernel, GEMVs and GEMMs (e.g. tl2 on avx2: one packed copy, "
+                        "tl2's GEMM runs as fast as i2's); default: the target's")
     p.add_argument("--decode-format", default="auto", metavar="auto|same|FORMAT",
                    help="weight format of the decode GEMVs: auto (the target's decode default: tl2 on avx2), same "
                         "(the prefill GEMMs' format: one packed copy of each BitLinear; a second copy costs ~415 MiB "
@@ -37,7 +40,10 @@ def run(args) -> int:
     from ternkit.codegen import decode_format
     from ternkit.codegen.targets import native_target
 
-    decode_format.check(native_target(args.target, "run"), args.decode_format)   # before minutes of loading
+    target = native_target(args.target, "run")
+    decode_format.check(target, args.decode_format)   # before minutes of loading
+    if args.weight_format is not None:
+        decode_format.check(target, args.weight_format, option="--format")
     threads = list(args.threads)
     log(f"loading {args.model}")
     model = load_model(args.model, seed=args.seed, packed_random=True)
@@ -47,7 +53,8 @@ def run(args) -> int:
         else "random float weights")
     report = measure_speed(model, weights, target=args.target, prompt_tokens=args.prompt, decode_tokens=args.decode,
                            threads=threads, python=args.runtime in ("both", "python"),
-                           c=args.runtime in ("both", "c"), decode_format=args.decode_format, log=log)
+                           c=args.runtime in ("both", "c"), decode_format=args.decode_format,
+                           weight_format=args.weight_format, log=log)
     print(report.text())
     print(f"machine   {machine_name()}")
     return 0

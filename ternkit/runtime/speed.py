@@ -121,12 +121,14 @@ class SpeedReport:
         return "\n".join([*lines, table(header, body)])
 
 
-def runtime_plan(model: ModelGraph, target, decode_format: str):
-    """The plan both runtimes run: GEMVs in the decode format, GEMMs for the prefill."""
+def runtime_plan(model: ModelGraph, target, decode_format: str, weight_format: str | None = None):
+    """The plan both runtimes run: GEMVs in the decode format, GEMMs for the prefill (every kernel in
+    `weight_format` when given)."""
     from ternkit.codegen import decode_format as decode
     from ternkit.codegen.plan import lower
 
-    return decode.choose(lower(model, target, (1, PREFILL_KERNEL_TOKENS)), target, decode_format)
+    plan = lower(model, target, (1, PREFILL_KERNEL_TOKENS), weight_format)
+    return decode.choose(plan, target, decode_format, forced=weight_format is not None)
 
 
 def plan_formats(plan) -> str:
@@ -178,7 +180,8 @@ def python_runtime(model: ModelGraph, lowered, prompt: np.ndarray, decode: int) 
                     gen.prefill_cpu_seconds, gen.decode_cpu_seconds)
 
 
-def build_c_runtime(model: ModelGraph, target, folder: Path, decode_format: str = "auto") -> str:
+def build_c_runtime(model: ModelGraph, target, folder: Path, decode_format: str = "auto",
+                    weight_format: str | None = None) -> str:
     """Generate the kernel library + C runtime + weights file for `model` in `folder` and compile it;
     a line saying the weights file's size and packed copies."""
     from ternkit.codegen.library import HEADER, LIB, emit_library
@@ -186,7 +189,7 @@ def build_c_runtime(model: ModelGraph, target, folder: Path, decode_format: str 
                                             runtime_source, write_weights)
     from ternkit.toolchain import native_toolchain
 
-    plan = runtime_plan(model, target, decode_format)
+    plan = runtime_plan(model, target, decode_format, weight_format)
     for name, text in emit_library(plan, target, runtime=PROGRAM).items():
         (folder / name).write_text(text)
     total = write_weights(model, plan, target, folder / WEIGHTS)
@@ -213,7 +216,8 @@ def c_runtime(folder: Path, prompt: np.ndarray, decode: int, threads: int, targe
 
 def measure_speed(model: ModelGraph, weights: str, *, target: str | None = None, prompt_tokens: int = 64,
                   decode_tokens: int = 16, threads: tuple[int, ...] = (1,), python: bool = True, c: bool = True,
-                  decode_format: str = "auto", log: Callable[[str], None] = lambda s: None) -> SpeedReport:
+                  decode_format: str = "auto", weight_format: str | None = None,
+                  log: Callable[[str], None] = lambda s: None) -> SpeedReport:
     """Measure `model` end to end (see the module doc). `weights` says where its weights came from;
     `decode_format` the GEMVs' format (`codegen/decode_format.py`)."""
     from ternkit.codegen.targets import native_target
@@ -226,12 +230,13 @@ def measure_speed(model: ModelGraph, weights: str, *, target: str | None = None,
         raise TernkitError(f"--prompt + --decode + 1 must fit the model's {cfg.max_seq} positions")
     t = native_target(target, "run")
     prompt = (np.arange(prompt_tokens) * 7 + 1) % cfg.vocab_size
-    plan = runtime_plan(model, t, decode_format)
+    plan = runtime_plan(model, t, decode_format, weight_format)
     bitlinear, head = weight_traffic(model, plan, t)
     rows = []
     if python:
         log(f"compiling {t.name} kernels and packing the weights into them")
-        lowered = lower_model(model, t.name, tokens=(1, PREFILL_KERNEL_TOKENS), decode_format=decode_format)
+        lowered = lower_model(model, t.name, tokens=(1, PREFILL_KERNEL_TOKENS), weight_format=weight_format,
+                              decode_format=decode_format)
         for n in threads:
             log(f"python runtime, {n} thread(s): prefill {prompt_tokens} tokens, decode {decode_tokens}")
             lowered.threads = n
@@ -244,7 +249,7 @@ def measure_speed(model: ModelGraph, weights: str, *, target: str | None = None,
         folder = Path(tempfile.mkdtemp(prefix="ternkit-speed-"))
         try:
             log(f"generating and compiling the C runtime in {folder}")
-            report.weights_file = build_c_runtime(model, t, folder, decode_format)
+            report.weights_file = build_c_runtime(model, t, folder, decode_format, weight_format)
             log(report.weights_file)
             for n in threads:
                 log(f"C runtime, {n} thread(s): prefill {prompt_tokens} tokens, decode {decode_tokens}")
