@@ -31,7 +31,7 @@ BAD_ARGUMENTS = [   # (argv, words the one line must hold: the option to blame a
     (["tune", "tiny", "--dram-mb", "-1"], ["--dram-mb"]),
     (["generate", "tiny", "--tokens", "0", "-o", "{tmp}/gen"], ["--tokens"]),
     (["generate", "tiny", "--target", "avx512", "--decode-format", "tl1", "-o", "{tmp}/gen"],
-     ["--decode-format tl1", "'avx512' has no 'tl1' kernels", "auto, same or one of i2, tl2, b3"]),
+     ["--decode-format tl1", "'avx512' has no 'tl1' kernels", "auto, same, i2, tl2, b3"]),
     (["speed", "tiny", "--target", "scalar", "--decode-format", "fast"], ["--decode-format fast", "auto, same"]),
     (["run", "--prompt", "10000"], ["--prompt 10000", "256 tokens"]),
     (["run", "--prompt", "0"], ["--prompt"]),

@@ -36,11 +36,11 @@ def test_decode_format_choice_per_target_option_format_and_tuning():
     model = load_model("tiny")
     plan = lower(model, AVX2, (1, 64))
     auto = choose(plan, AVX2, "auto")
-    assert formats_by_kind(auto) == ({"tl2"}, {"i2"})     # avx2: tl2 GEMVs, i2 GEMMs
+    assert formats_by_kind(auto) == ({"tl2"}, {"tl2"})    # avx2: tl2 GEMVs and GEMMs, one copy
     for node in model.bitlinears():                       # every node keeps both its kernels
-        assert auto.kernel_for(node, 1).weight_format == "tl2" and auto.prefill_for(node).weight_format == "i2"
-    assert formats_by_kind(choose(plan, AVX2, "same")) == ({"i2"}, {"i2"})
-    assert formats_by_kind(choose(plan, AVX2, "b3")) == ({"b3"}, {"i2"})
+        assert auto.kernel_for(node, 1).weight_format == "tl2" and auto.prefill_for(node).weight_format == "tl2"
+    assert formats_by_kind(choose(plan, AVX2, "same")) == ({"i2"}, {"i2"})   # the plan's own GEMMs
+    assert formats_by_kind(choose(plan, AVX2, "b3")) == ({"b3"}, {"i2"})     # a named format: GEMVs only
     tl1 = lower(model, AVX2, (1, 64), "tl1")
     assert formats_by_kind(choose(tl1, AVX2, "auto", forced=True)) == ({"tl1"}, {"tl1"})   # --format wins over auto
     assert formats_by_kind(choose(tl1, AVX2, "i2", forced=True)) == ({"i2"}, {"tl1"})      # ... not over a named one
@@ -112,7 +112,7 @@ def read_back(blob: bytes, model, plan, target) -> dict:
     return found
 
 
-@pytest.mark.parametrize("choice", ["auto", "same"])
+@pytest.mark.parametrize("choice", ["tl2", "same"])
 def test_weights_file_with_two_copies_reads_back_to_the_weights(choice):
     model = small_2b4t()
     plan = speed.runtime_plan(model, AVX2, choice)
@@ -123,12 +123,12 @@ def test_weights_file_with_two_copies_reads_back_to_the_weights(choice):
         w_q, _ = model.quantized_weight(node)
         assert scale == np.float32(model.weight_scale(node))
         np.testing.assert_array_equal(decode, w_q)
-        if choice == "auto":
+        if choice == "tl2":
             np.testing.assert_array_equal(prefill, w_q)     # tl2 decode copy + i2 prefill copy
         else:
             assert prefill is None                          # one copy
     copies = standalone.all_copies(model, plan, AVX2)
-    assert ("packed twice" in standalone.copies_summary(copies)) == (choice == "auto")
+    assert ("packed twice" in standalone.copies_summary(copies)) == (choice == "tl2")
 
 
 def other_decode_format(target) -> str:

@@ -1,14 +1,15 @@
 """The weight format of the one-token (decode) GEMV kernels, chosen apart from the prefill GEMMs'.
 
 Decoding reads every BitLinear weight once per token, so it runs at DRAM speed and a smaller format
-pays (avx2 `tl2`, 1.67 bits, reads DRAM 1.3-1.5x faster than `i2`); a prefill GEMM reuses each weight
-across many tokens and wants the fastest arithmetic (avx2 `i2`, ~1.4x faster than `tl2` at 64 tokens).
+pays (avx2 `tl2`, 1.67 bits, reads DRAM 1.13-1.5x faster than `i2`); a prefill GEMM reuses each weight
+across many tokens and wants the fastest arithmetic (on avx2 `tl2`'s GEMM is now as fast as `i2`'s).
 When the two differ, a runtime keeps two packed copies of each BitLinear (the standalone C runtime's
 weights file carries both: ~415 MiB more for 2B4T).
 
 Choices (`--decode-format`):
 - `auto`: a format forced for every kernel (`--format`) stays; else the fastest format `ternkit tune`
-  measured for the GEMV's shape; else the target's `decode_format` (avx2: tl2), else the plan's own;
+  measured for the kernel's shape; else the target's `decode_format` for the GEMVs and `prefill_format`
+  for the GEMMs (avx2: tl2 for both, one packed copy: its GEMM is as fast as i2's), else the plan's own;
 - `same`: the node's prefill kernel's format (one packed copy);
 - a format name: that format (refused in one line when the target has no kernels for it).
 """
@@ -39,10 +40,18 @@ def choose(plan: Plan, target: Target, choice: str, *, tuning: tuning_file.Tunin
     check(target, choice)
     tuned = tuning_file.formats_for(tuning, target)
 
+    def prefill(spec: KernelSpec) -> str:
+        if choice != AUTO or forced or spec.shape_key in tuned:
+            return spec.weight_format
+        return target.prefill_format or spec.weight_format
+
+    plan = plan.remap(lambda spec: spec if spec.N == 1 or prefill(spec) == spec.weight_format
+                      else tuning_file.specialise(target, spec, tuning, prefill(spec)))
+
     def decode(spec: KernelSpec) -> str:
         if choice == SAME:
-            prefill = plan.prefill_for(plan.users[spec][0])
-            return prefill.weight_format if prefill else spec.weight_format
+            gemm = plan.prefill_for(plan.users[spec][0])
+            return gemm.weight_format if gemm else spec.weight_format
         if choice != AUTO:
             return choice
         if forced or spec.shape_key in tuned:

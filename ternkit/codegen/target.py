@@ -37,6 +37,9 @@ class Target(ABC):
     # The weight format of one-token (decode) GEMVs under `--decode-format auto` when no tuning result
     # picks one ("" = the same format as the prefill kernels); see `codegen/decode_format.py`.
     decode_format: ClassVar[str] = ""
+    # Likewise the prefill GEMMs' format under `--decode-format auto` ("" = the plan's own); a target whose
+    # decode format's GEMM is as fast as its default's sets both, and a runtime keeps one packed copy.
+    prefill_format: ClassVar[str] = ""
 
     @property
     @abstractmethod

@@ -137,9 +137,11 @@ class Avx2Target(CTarget):
     }
     isa: ClassVar[Isa] = ISA
     priority: ClassVar[int] = 20
-    # tl2 GEMVs read DRAM 1.27-1.55x faster than i2 on the 2B4T shapes (Zen 3, README "AVX2 kernels") and
-    # are level hot (0.98-1.05x); i2 stays for the prefill GEMM (1.35-1.47x faster than tl2 at n = 64)
+    # tl2 GEMVs read DRAM 1.13-1.55x faster than i2 on the 2B4T shapes (Zen 3, README "AVX2 kernels") and
+    # are level hot; its GEMM decodes into the i2 GEMM's tile and runs as fast (1.00-1.04x), so a runtime
+    # keeps one tl2 copy for both
     decode_format: ClassVar[str] = "tl2"
+    prefill_format: ClassVar[str] = "tl2"
 
     def layout(self, spec: KernelSpec) -> dict[str, int]:
         lay = super().layout(spec)
