@@ -25,9 +25,9 @@ def register(sub) -> None:
                    help="also emit model_runtime.c and weights.bin: a C program running the whole model")
     p.add_argument("--decode-format", default=None, metavar="auto|same|FORMAT",
                    help="weight format of the one-token (decode) GEMVs: auto (tuning.yaml's winner, else the "
-                        "target's decode default: tl2 on avx2), same (the prefill GEMMs' format: one packed copy of "
-                        "each BitLinear in weights.bin), or a format of the target (default: auto with "
-                        "--with-runtime, else same)")
+                        "target's defaults, which also set the GEMMs': tl2 for both on avx2, one packed copy), same "
+                        "(the prefill GEMMs' format: one packed copy of each BitLinear in weights.bin), or a format of "
+                        "the target (default: auto with --with-runtime, else same)")
     p.add_argument("--tuning", type=Path, default=None,
                    help="tuning.yaml from `ternkit tune` (default: OUTPUT/tuning.yaml when it exists)")
     p.set_defaults(func=run)

@@ -20,12 +20,13 @@ def register(sub) -> None:
     p.add_argument("--runtime", choices=("both", "python", "c"), default="both", help="which runtimes (default both)")
     p.add_argument("--seed", type=int, default=None, help="seed of the random weights")
     p.add_argument("--format", dest="weight_format", default=None, metavar="FORMAT",
-                   help="one weight format for every kernel, GEMVs and GEMMs (e.g. tl2 on avx2: one packed copy, "
-                        "tl2's GEMM runs as fast as i2's); default: the target's")
+                   help="one weight format for every kernel, GEMVs and GEMMs: one packed copy (default: the "
+                        "target's, tl2 for both on avx2)")
     p.add_argument("--decode-format", default="auto", metavar="auto|same|FORMAT",
-                   help="weight format of the decode GEMVs: auto (the target's decode default: tl2 on avx2), same "
-                        "(the prefill GEMMs' format: one packed copy of each BitLinear; a second copy costs ~415 MiB "
-                        "for 2B4T), or a format of the target (default auto)")
+                   help="weight format of the decode GEMVs: auto (the target's defaults, which also set the GEMMs': "
+                        "tl2 for both on avx2), same (the prefill GEMMs' format), or a format of the target (the "
+                        "GEMVs only: beside GEMMs in another format a second packed copy, ~415-497 MiB for 2B4T; "
+                        "default auto)")
     p.set_defaults(func=run)
 
 
