@@ -102,6 +102,10 @@ class StreamRead:
         self.nbytes, self.bufs, self.ptrs = nbytes, [], []
         self.read, self.calls = self.mod.lib.ternkit_stream_read, 1
 
+    def start_copies(self, total_bytes: int) -> int:
+        self.bufs, self.ptrs = [], []
+        return max(2, total_bytes // self.nbytes)
+
     def add_copy(self) -> None:
         self.bufs.append(np.ones(self.nbytes, np.uint8))
         self.ptrs.append(self.mod.ffi.from_buffer("uint8_t[]", self.bufs[-1]))
@@ -120,14 +124,11 @@ class StreamRead:
         return clock() - t0
 
 
-def allocate_in_turn(items: dict, stream_copies: int, total_bytes: int) -> None:
-    """The DRAM mode's copies, one of each item at a time: allocated item by item, the first item's copies
-    read DRAM up to 20 % slower than the last's on this VM (one kernel listed four times ran 1.00 / 1.14 /
-    1.18 / 1.20x the first); in turn, within 3 %."""
-    counts = {label: item.start_copies(total_bytes) if isinstance(item, Bench) else stream_copies
-              for label, item in items.items()}
-    if "stream" in items:
-        items["stream"].bufs, items["stream"].ptrs = [], []
+def allocate_in_turn(items: dict, total_bytes: int) -> None:
+    """The DRAM mode's copies, `total_bytes` of each item, one copy of each at a time: allocated item by
+    item, the first item's copies read DRAM up to 20 % slower than the last's on this VM (one kernel listed
+    four times ran 1.00 / 1.14 / 1.18 / 1.20x the first); in turn, within 3 %."""
+    counts = {label: item.start_copies(total_bytes) for label, item in items.items()}
     for j in range(max(counts.values())):
         for label, item in items.items():
             if j < counts[label]:
@@ -189,7 +190,7 @@ def main() -> None:
                 copies = 1
                 if mode == "dram":
                     copies = max(2, (args.dram_mb << 20) // i2_bytes)
-                    allocate_in_turn(items, copies, args.dram_mb << 20)
+                    allocate_in_turn(items, args.dram_mb << 20)
                 if mode == "hot":
                     for item in items.values():
                         calibrate(item)
