@@ -35,13 +35,17 @@ def check(target: Target, choice: str, option: str = "--decode-format") -> str:
 
 def choose(plan: Plan, target: Target, choice: str, *, tuning: tuning_file.Tuning | None = None,
            forced: bool = False) -> Plan:
-    """`plan` with its one-token kernels in the decode format `choice` (see the module doc); prefill
-    kernels are left as they are. `forced`: the plan's formats were forced by the user (`--format`)."""
+    """`plan` with its one-token kernels in the decode format `choice` and, under `auto`, its prefill
+    kernels in the target's prefill format (see the module doc). `forced`: the plan's formats were forced
+    by the user (`--format`)."""
     check(target, choice)
     tuned = tuning_file.formats_for(tuning, target)
 
+    def kept(spec: KernelSpec) -> bool:     # --format or a tuning result decides this kernel's format
+        return forced or spec.shape_key in tuned
+
     def prefill(spec: KernelSpec) -> str:
-        if choice != AUTO or forced or spec.shape_key in tuned:
+        if choice != AUTO or kept(spec):
             return spec.weight_format
         return target.prefill_format or spec.weight_format
 
@@ -54,7 +58,7 @@ def choose(plan: Plan, target: Target, choice: str, *, tuning: tuning_file.Tunin
             return gemm.weight_format if gemm else spec.weight_format
         if choice != AUTO:
             return choice
-        if forced or spec.shape_key in tuned:
+        if kept(spec):
             return spec.weight_format
         return target.decode_format or spec.weight_format
 

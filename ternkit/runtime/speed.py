@@ -6,9 +6,9 @@ kernels, split across its thread pool).
 A model without stored weights gets random ones; above 50 M parameters they are drawn directly as
 packed ternary codes with a float16 embedding (`graph/random_weights.py`), so 2B4T fits in ~1.2 GB.
 
-Both runtimes decode with the GEMVs in the decode format (`codegen/decode_format.py`; avx2: tl2 unless
-told otherwise) and prefill with the GEMMs (avx2: i2), holding two packed copies of a BitLinear whose
-two formats differ.
+Both runtimes decode with the GEMVs in the decode format and prefill with the GEMMs in theirs
+(`codegen/decode_format.py`; avx2: tl2 for both unless told otherwise), holding two packed copies of a
+BitLinear whose two formats differ.
 
 Roofline: decoding a token reads every packed BitLinear weight once (the decode copy) plus the LM head
 (the embedding matrix when tied), so `weight bytes per token / single-core stream-read bandwidth`

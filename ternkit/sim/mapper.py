@@ -119,8 +119,10 @@ def candidates(cfg: NpuConfig, M: int, K: int, N: int, wbits: int, abits: int, a
             psum_rows = rows if kb < K else min(C, M)
             nb_fit = max(1, min(N, int(obuf // (psum_rows * acc_bits)), int(abuf // (kb * abits))))
             nb_resident = max(1, min(nb_fit, int(abuf // (K * abits))))   # the n-block's whole K fits
+            if not on_chip(nb_fit, rows, kb, psum_rows):    # nor then the smaller nb_resident
+                continue
             for order in ("n-outer", "m-outer"):
-                for nb in {nb_fit, nb_resident} if on_chip(nb_fit, rows, kb, psum_rows) else ():
+                for nb in {nb_fit, nb_resident}:
                     n_blocks, m_block_count = -(-N // nb), -(-M // mb)
                     w_res = w_all or (order == "m-outer" and rows * K * wbits <= wbuf)
                     a_res = a_all or (order == "n-outer" and nb * K * abits <= abuf)

@@ -51,6 +51,9 @@ def gemm_context(spec: KernelSpec, k_slots: int, slot_align: int, row_align: int
                 gemm_tail=spec.N % tb if spec.N >= spec.tile("gemm_min") else 0)
 
 
+# the shared GEMM's defaults, tunables and tune space (formats add their own row blocks and K blocks)
+GEMM_DEFAULTS = {"gemm_rows": 2, "gemm_tb": 6, "mc": 64, "kc": 4096, "gemm_min": 4}
+GEMM_TUNABLES = {"gemm_tb": tuple(range(1, 13)), "gemm_min": (2, 3, 4, 6, 8, 16)}
 GEMM_SPACE = [[{"gemm_rows": r, "gemm_tb": b} for r, b in ((2, 6), (1, 12), (2, 5), (1, 8))],
               [{"kc": c} for c in (4096, 2048, 1024)]]
 
@@ -111,11 +114,9 @@ class Avx2Target(CTarget):
         # level elsewhere; 1 and 4 KiB were slower), which read 1.15-1.2x faster than the earlier single
         # prefetch into L1 4 KiB ahead)
         "i2": FormatKernels(
-            {"m_block": 1, "k_align": 128, "rows": 1, "gemm_rows": 2, "gemm_tb": 6, "mc": 64, "kc": 4096,
-             "gemm_min": 4, "prefetch": 16384, "prefetch_l1": 2048},
-            tunables={"rows": (1, 2, 3, 4, 6), "gemm_rows": (1, 2, 3), "gemm_tb": tuple(range(1, 13)),
+            {"m_block": 1, "k_align": 128, "rows": 1, **GEMM_DEFAULTS, "prefetch": 16384, "prefetch_l1": 2048},
+            tunables={"rows": (1, 2, 3, 4, 6), **GEMM_TUNABLES, "gemm_rows": (1, 2, 3),
                       "mc": (8, 16, 24, 32, 40, 48, 64, 96, 128, 192, 256), "kc": (128, 256, 384, 512, 1024, 2048, 4096),
-                      "gemm_min": (2, 3, 4, 6, 8, 16),
                       "prefetch": (0, 1024, 2048, 4096, 8192, 16384, 32768), "prefetch_l1": (0, 1024, 2048, 4096)},
             tune_space=i2_tune_space, context=i2_context, check=gemm_check),
         # 32 rows a lookup; int16 sums of <= 64 pairs
@@ -126,12 +127,10 @@ class Avx2Target(CTarget):
         # prefetch: software prefetch distance in bytes, into L2 (0 = none; on Zen 3 8 KiB into L2 read DRAM
         # ~1.1x faster than 4 KiB into L1, the default before)
         # gemm_*, mc, kc: its prefill GEMM, the i2 GEMM's over 64-row blocks decoded once (mc a multiple of 64)
-        "tl2": FormatKernels({"m_block": 64, "sign_unit": 8, "k_units": 512, "prefetch": 8192, "gemm_rows": 2,
-                              "gemm_tb": 6, "mc": 64, "kc": 4096, "gemm_min": 4},
+        "tl2": FormatKernels({"m_block": 64, "sign_unit": 8, "k_units": 512, "prefetch": 8192, **GEMM_DEFAULTS},
                              tunables={"prefetch": (0, 512, 1024, 2048, 4096, 8192, 16384),
-                                       "k_units": (1, 2, 8, 32, 64, 128, 256, 512), "gemm_rows": (1, 2),
-                                       "gemm_tb": tuple(range(1, 13)), "mc": (64, 128, 192, 256),
-                                       "kc": (384, 1024, 2048, 4096), "gemm_min": (2, 3, 4, 6, 8, 16)},
+                                       "k_units": (1, 2, 8, 32, 64, 128, 256, 512), **GEMM_TUNABLES,
+                                       "gemm_rows": (1, 2), "mc": (64, 128, 192, 256), "kc": (384, 1024, 2048, 4096)},
                              tune_space=tl2_tune_space, context=tl2_context, check=gemm_check),
         "b3": FormatKernels({"m_block": 1, "k_align": 160}, context=b3_context),   # 32 bytes = 160 weights a block
     }
