@@ -69,3 +69,14 @@ def test_avx512_hot_loops_are_not_latency_bound_on_sapphire_rapids(fmt, n):
         result = mca(loop, "sapphirerapids")
         assert not result.bottleneck.startswith("dependencies"), \
             f"{hot.name}: {result.cycles / steps:.1f} cycles a step, {result.bottleneck}"
+
+
+def test_innermost_loops_skip_empty_inline_asm():
+    """An empty `__asm__("" : "+x"(v))` (the avx2 tl2 GEMV keeps its sums so) leaves a blank line between
+    #APP and #NO_APP in gcc's assembly: it is not an instruction (it used to break `Loop.count`)."""
+    asm = ("kern:\n.L3:\n\tvpshufb\t%ymm1, %ymm2, %ymm3\n#APP\n# 40 \"k.c\" 1\n\t\n# 0 \"\" 2\n#NO_APP\n"
+           "\tvpaddb\t%ymm3, %ymm4, %ymm4\n\tcmpq\t%rax, %rdx\n\tjne\t.L3\n\tret\n")
+    (loop,) = innermost_loops(asm)
+    assert loop.instructions == ("vpshufb\t%ymm1, %ymm2, %ymm3", "vpaddb\t%ymm3, %ymm4, %ymm4",
+                                 "cmpq\t%rax, %rdx", "jne\t.L3")
+    assert loop.count("vpshufb") == 1 and loop.count("vpaddb") == 1

@@ -80,8 +80,9 @@ def innermost_loops(asm: str) -> list[Loop]:
                 spans.append((labels[m.group(1)], i))
         for a, b in spans:
             if not any(a <= c and d <= b and (c, d) != (a, b) for c, d in spans):
+                # an empty inline asm statement leaves a blank line between #APP and #NO_APP
                 body = tuple(ln.strip() for ln in lines[a + 1:b + 1]
-                             if ln.startswith("\t") and not ln.strip().startswith("."))
+                             if ln.startswith("\t") and ln.strip() and not ln.strip().startswith((".", "#")))
                 loops.append(Loop(name, lines[a].strip().rstrip(":"), body))
     return loops
 
