@@ -38,12 +38,14 @@ from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime import ggml_tq2_0
 from ternkit.runtime import bitnet_cpp
 from ternkit.runtime.bitnet_cpp import BitnetI2S
+from ternkit.runtime.hugepages import huge_copy
 from ternkit.runtime.bench import int8_peak_gops, roofline_module
 from ternkit.runtime.kernels import compile_plan
 
 CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
 STATS = {"median": statistics.median, "min": min}
-clock, stat = CLOCKS["cpu"], STATS["median"]
+PAGES = {"huge": huge_copy, "base": np.copy}
+clock, stat, copy_weights = CLOCKS["cpu"], STATS["median"], huge_copy
 bitnet_root = None
 
 
@@ -78,7 +80,7 @@ class Bench:
         return max(2, total_bytes // self.first.packed.nbytes)
 
     def add_copy(self) -> None:
-        self.kerns.append(self.first.with_packed(self.first.packed.copy()))
+        self.kerns.append(self.first.with_packed(copy_weights(self.first.packed)))
 
     def run(self) -> float:
         """Seconds a call, averaged over `calls` calls rotating through the copies (this thread only)."""
@@ -107,7 +109,7 @@ class StreamRead:
         return max(2, total_bytes // self.nbytes)
 
     def add_copy(self) -> None:
-        self.bufs.append(np.ones(self.nbytes, np.uint8))
+        self.bufs.append(copy_weights(np.ones(self.nbytes, np.uint8)))
         self.ptrs.append(self.mod.ffi.from_buffer("uint8_t[]", self.bufs[-1]))
 
     def run(self) -> float:
@@ -152,7 +154,7 @@ def calibrate(item) -> None:
 
 
 def main() -> None:
-    global clock, stat, bitnet_root
+    global clock, stat, bitnet_root, copy_weights
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="2560x2560,6912x2560,2560x6912,640x2560")
     ap.add_argument("--kernels", default="tq2_0,i2s:i2,avx2:i2,avx2:b3,avx2:tl2")
@@ -162,14 +164,18 @@ def main() -> None:
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
     ap.add_argument("--stat", choices=sorted(STATS), default="median")
     ap.add_argument("--bitnet-cpp", metavar="PATH", help="a bitnet.cpp checkout, for the bitnet:i2_s kernel")
+    ap.add_argument("--pages", choices=sorted(PAGES), default="huge",
+                    help="the DRAM copies in 2 MiB transparent huge pages (default, as the C runtime's weights) "
+                         "or in the allocator's own pages")
     args = ap.parse_args()
-    clock, stat, bitnet_root = CLOCKS[args.clock], STATS[args.stat], args.bitnet_cpp
+    clock, stat, bitnet_root, copy_weights = CLOCKS[args.clock], STATS[args.stat], args.bitnet_cpp, PAGES[args.pages]
     labels = args.kernels.split(",")
     if "bitnet:i2_s" in labels:
         bitnet_cpp.checkout(bitnet_root)      # a missing checkout: one line before any work
     rng = np.random.default_rng(0)
     peak = int8_peak_gops(clock)
-    print(f"int8 peak (one core, maddubs + add chains): {peak:.0f} GOPS; {args.clock} time, {args.stat} of {args.repeat}")
+    print(f"int8 peak (one core, maddubs + add chains): {peak:.0f} GOPS; {args.clock} time, {args.stat} of {args.repeat}; "
+          f"DRAM copies in {args.pages} pages")
     print(f"{'M x K':>10} {'n':>4} {'kernel':<30} {'mode':<5} {'us':>10} {'GB/s':>6} {'% roof':>7} {'x first':>8}")
     for shape in args.shapes.split(","):
         M, K = (int(v) for v in shape.split("x"))

@@ -129,3 +129,31 @@ def test_bench_every_thread_count_with_progress_and_ratios(capsys):
     assert {r.mode for r in rows if r.n == 1} == {"hot", "dram"} and {r.mode for r in rows if r.n == 4} == {"hot"}
     table = bench.format_table(rows)
     assert table.count(bench.TQ2_0) == len([r for r in rows if r.kernel == bench.TQ2_0])
+
+
+def test_dram_copies_in_huge_page_memory():
+    """The benchmarks' DRAM copies (and the stream read's buffers) start on a 2 MiB boundary, equal
+    their source, and stay writable; kernels run on them bit-exactly."""
+    import numpy as np
+
+    from ternkit.runtime.hugepages import HUGE_PAGE, huge_copy, huge_empty
+
+    z = huge_empty(3 << 20)
+    assert z.nbytes == 3 << 20 and not z.any() and z.ctypes.data % HUGE_PAGE == 0
+    z[-1] = 7
+    a = np.arange(-500, 500, dtype=np.int32).reshape(10, 100)
+    c = huge_copy(a)
+    assert c.dtype == a.dtype and c.shape == a.shape and c.flags.c_contiguous and (c == a).all()
+    assert c.ctypes.data % HUGE_PAGE == 0
+    copies = bench._copies(np.ones(1000, np.uint8), 5000)
+    assert len(copies) == 5 and all(p.ctypes.data % HUGE_PAGE == 0 and (p == 1).all() for p in copies)
+    stream = bench.Stream([np.full(1000, 3, np.uint8)] * 2)
+    assert all(b.ctypes.data % HUGE_PAGE == 0 and (b[:1000] == 3).all() and not b[1000:].any() for b in stream.buffers)
+    from ternkit.runtime.kernels import compile_plan
+
+    rng = np.random.default_rng(1)
+    scalar = get_target("scalar")
+    spec = scalar.specialise(KernelSpec(40, 96, 1))
+    w, x = rng.integers(-1, 2, (40, 96)).astype(np.int8), rng.integers(-128, 128, (1, 96)).astype(np.int8)
+    kern = compile_plan(Plan("scalar", "huge", [spec]), scalar).kernel(spec, w)
+    assert (kern.with_packed(huge_copy(kern.packed))(x, threads=1) == kern(x, threads=1)).all()

@@ -28,6 +28,7 @@ from ternkit.codegen.target import Target
 from ternkit.outputs import write_file
 from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime import ggml_tq2_0, pool
+from ternkit.runtime.hugepages import huge_copy, huge_empty
 from ternkit.runtime.kernels import compile_plan
 from ternkit.textable import table
 from ternkit.toolchain.cffi_build import build_module
@@ -111,9 +112,16 @@ class Stream:
     def __init__(self, buffers: Sequence[np.ndarray]) -> None:
         mod, _ = roofline_module()
         self.row_bytes = -(-buffers[0].nbytes // self.ROWS)
-        self.buffers = [np.concatenate([b, np.zeros(self.row_bytes * self.ROWS - b.nbytes, np.uint8)]) for b in buffers]
+        self.buffers = [self._padded(b, self.row_bytes * self.ROWS) for b in buffers]
         self.runners = [pool.Runner(mod.ffi, mod.lib, "ternkit_stream_rows", b) for b in self.buffers]
         self._x, self._y = np.zeros(1, np.int8), np.zeros(self.ROWS, np.int32)
+
+    @staticmethod
+    def _padded(b: np.ndarray, nbytes: int) -> np.ndarray:
+        """`b`'s bytes then zeros up to `nbytes`, in huge pages as the kernels' DRAM copies (_copies)."""
+        out = huge_empty(nbytes)
+        out[:b.nbytes] = b.reshape(-1).view(np.uint8)
+        return out
 
     @staticmethod
     def threads_for(threads) -> int:
@@ -147,9 +155,14 @@ def _alternate(kernel: Callable[[], object], stream: Callable[[], object], repea
     return statistics.median(kt), statistics.median(st)
 
 
+def _copy_count(nbytes: int, dram_bytes: int) -> int:
+    return max(2, -(-dram_bytes // nbytes))
+
+
 def _copies(packed: np.ndarray, dram_bytes: int) -> list[np.ndarray]:
-    count = max(2, -(-dram_bytes // packed.nbytes))
-    return [packed.copy() for _ in range(count)]
+    """The DRAM mode's copies, in huge pages as the C runtime's weights (every format alike: numpy gives
+    huge pages to large arrays only, see runtime/hugepages.py)."""
+    return [huge_copy(packed) for _ in range(_copy_count(packed.nbytes, dram_bytes))]
 
 
 @dataclass
@@ -295,7 +308,7 @@ def _measure_point(shape: str, n: int, w, x, cands: list[_Candidate], labels, dr
             bar.update()
 
     if dram:
-        cold_stream = Stream(_copies(np.ones(nbytes, np.uint8), dram_mb << 20))
+        cold_stream = Stream([np.ones(nbytes, np.uint8)] * _copy_count(nbytes, dram_mb << 20))   # copied into huge pages
         for th in labels:
             for c in fast:
                 bar.set_description(f"bench {shape} n={n} {c.label} threads={th} from DRAM")
