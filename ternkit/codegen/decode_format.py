@@ -1,7 +1,7 @@
 """The weight format of the one-token (decode) GEMV kernels, chosen apart from the prefill GEMMs'.
 
 Decoding reads every BitLinear weight once per token, so it runs at DRAM speed and a smaller format
-pays (avx2 `tl2`, 1.67 bits, reads DRAM 1.04-1.16x faster than `i2`); a prefill GEMM reuses each weight
+pays (avx2 `tl2`, 1.67 bits, reads DRAM 1.10-1.14x faster than `i2`); a prefill GEMM reuses each weight
 across many tokens and wants the fastest arithmetic (on avx2 `tl2`'s GEMM is now as fast as `i2`'s).
 When the two differ, a runtime keeps two packed copies of each BitLinear (the standalone C runtime's
 weights file carries both: ~415 MiB more for 2B4T).

@@ -136,7 +136,7 @@ class Avx2Target(CTarget):
     }
     isa: ClassVar[Isa] = ISA
     priority: ClassVar[int] = 20
-    # tl2 GEMVs read DRAM 1.04-1.16x faster than i2 on the 2B4T shapes (Zen 3, README "AVX2 kernels") and
+    # tl2 GEMVs read DRAM 1.10-1.14x faster than i2 on the 2B4T shapes (Zen 3, huge pages, README "This machine") and
     # are level hot; its GEMM decodes into the i2 GEMM's tile and runs as fast (1.00-1.04x), so a runtime
     # keeps one tl2 copy for both
     decode_format: ClassVar[str] = "tl2"
