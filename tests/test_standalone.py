@@ -19,15 +19,22 @@ TRAINED = Path(__file__).parent.parent / "examples" / "tiny-trained.safetensors"
 PROMPT = list(b"def main(")
 
 
-def build_and_run(tmp_path: Path, target: str, make_args: list[str], runner: list[str]) -> np.ndarray:
+def build_and_run(tmp_path: Path, target: str, make_args: list[str], runner: list[str],
+                  threads: tuple[int, ...] = (1,)) -> np.ndarray:
+    """The last prompt token's logits, the same (bit for bit) with each thread count in `threads`."""
     out = tmp_path / target
     assert main(["generate", str(TRAINED), "--target", target, "--with-runtime", "-o", str(out)]) == 0
     done = subprocess.run(["make", *make_args], cwd=out, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    run = subprocess.run([*runner, str(out / "model_runtime"), str(out / "weights.bin"), *map(str, PROMPT)],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    return np.array(run.stdout.split(), dtype=np.float32)
+    texts = []
+    for n in threads:
+        run = subprocess.run([*runner, str(out / "model_runtime"), str(out / "weights.bin"), "--threads", str(n),
+                              *map(str, PROMPT)], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        texts.append(run.stdout)
+    # every split is of independent rows or heads (kernels, attention heads, LM head rows): same floats
+    assert all(t == texts[0] for t in texts), f"logits differ between {threads} threads"
+    return np.array(texts[0].split(), dtype=np.float32)
 
 
 def expected() -> np.ndarray:
@@ -41,7 +48,7 @@ NATIVE = [t for t in target_names() if t != "neon"
 @pytest.mark.skipif(shutil.which("make") is None or shutil.which("cc") is None, reason="make / cc not installed")
 @pytest.mark.parametrize("target", NATIVE)
 def test_standalone_runtime_native(tmp_path, target):
-    logits = build_and_run(tmp_path, target, [], [])
+    logits = build_and_run(tmp_path, target, [], [], threads=(1, 2, 3))
     ref = expected()
     np.testing.assert_allclose(logits, ref, rtol=1e-3, atol=1e-3)
     assert int(np.argmax(logits)) == int(np.argmax(ref))
