@@ -38,14 +38,14 @@ from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime import ggml_tq2_0
 from ternkit.runtime import bitnet_cpp
 from ternkit.runtime.bitnet_cpp import BitnetI2S
-from ternkit.runtime.hugepages import huge_copy
+from ternkit.runtime.hugepages import HugeArena
 from ternkit.runtime.bench import int8_peak_gops, roofline_module
 from ternkit.runtime.kernels import compile_plan
 
 CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
 STATS = {"median": statistics.median, "min": min}
-PAGES = {"huge": huge_copy, "base": np.copy}
-clock, stat, copy_weights = CLOCKS["cpu"], STATS["median"], huge_copy
+PAGES = {"huge": HugeArena().copy, "base": np.copy}    # every kernel's copies from one arena, in turn
+clock, stat, copy_weights = CLOCKS["cpu"], STATS["median"], PAGES["huge"]
 bitnet_root = None
 
 

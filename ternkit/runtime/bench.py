@@ -28,7 +28,7 @@ from ternkit.codegen.target import Target
 from ternkit.outputs import write_file
 from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime import ggml_tq2_0, pool
-from ternkit.runtime.hugepages import huge_copy, huge_empty
+from ternkit.runtime.hugepages import HugeArena
 from ternkit.runtime.kernels import compile_plan
 from ternkit.textable import table
 from ternkit.toolchain.cffi_build import build_module
@@ -112,14 +112,15 @@ class Stream:
     def __init__(self, buffers: Sequence[np.ndarray]) -> None:
         mod, _ = roofline_module()
         self.row_bytes = -(-buffers[0].nbytes // self.ROWS)
-        self.buffers = [self._padded(b, self.row_bytes * self.ROWS) for b in buffers]
+        arena = HugeArena()     # in huge pages, as the kernels' DRAM copies (_copies)
+        self.buffers = [self._padded(arena, b, self.row_bytes * self.ROWS) for b in buffers]
         self.runners = [pool.Runner(mod.ffi, mod.lib, "ternkit_stream_rows", b) for b in self.buffers]
         self._x, self._y = np.zeros(1, np.int8), np.zeros(self.ROWS, np.int32)
 
     @staticmethod
-    def _padded(b: np.ndarray, nbytes: int) -> np.ndarray:
-        """`b`'s bytes then zeros up to `nbytes`, in huge pages as the kernels' DRAM copies (_copies)."""
-        out = huge_empty(nbytes)
+    def _padded(arena: HugeArena, b: np.ndarray, nbytes: int) -> np.ndarray:
+        """`b`'s bytes then zeros up to `nbytes`."""
+        out = arena.empty(nbytes)
         out[:b.nbytes] = b.reshape(-1).view(np.uint8)
         return out
 
@@ -162,7 +163,8 @@ def _copy_count(nbytes: int, dram_bytes: int) -> int:
 def _copies(packed: np.ndarray, dram_bytes: int) -> list[np.ndarray]:
     """The DRAM mode's copies, in huge pages as the C runtime's weights (every format alike: numpy gives
     huge pages to large arrays only, see runtime/hugepages.py)."""
-    return [huge_copy(packed) for _ in range(_copy_count(packed.nbytes, dram_bytes))]
+    arena = HugeArena()
+    return [arena.copy(packed) for _ in range(_copy_count(packed.nbytes, dram_bytes))]
 
 
 @dataclass

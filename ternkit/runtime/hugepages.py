@@ -17,6 +17,7 @@ import mmap
 import numpy as np
 
 HUGE_PAGE = 2 << 20
+ALIGN = 64          # each copy starts on a cache line (the widest vector a kernel loads)
 
 
 def huge_empty(nbytes: int) -> np.ndarray:
@@ -32,8 +33,26 @@ def huge_empty(nbytes: int) -> np.ndarray:
     return np.frombuffer(region, np.uint8, nbytes, (-start) % HUGE_PAGE)   # keeps `region` alive
 
 
-def huge_copy(a: np.ndarray) -> np.ndarray:
-    """A C-contiguous copy of `a` (same dtype and shape) in huge-page memory."""
-    out = huge_empty(a.nbytes).view(a.dtype).reshape(a.shape)
-    out[...] = a
-    return out
+class HugeArena:
+    """Copies carved one after another, each on a cache line, out of huge-page regions of at least
+    `chunk` bytes: one mapping for many copies (a DRAM working set of 1 KiB matrices is 10^5 copies),
+    and copies made in turn for several kernels lie interleaved, as `avx2_kernels.py` wants them."""
+
+    def __init__(self, chunk: int = 64 << 20) -> None:
+        self.chunk = chunk
+        self.region, self.used = np.empty(0, np.uint8), 0
+
+    def empty(self, nbytes: int) -> np.ndarray:
+        """`nbytes` of zeroed uint8 from the current region (a new one when it is full)."""
+        step = -(-max(nbytes, 1) // ALIGN) * ALIGN
+        if self.used + step > self.region.nbytes:
+            self.region, self.used = huge_empty(max(self.chunk, step)), 0
+        out = self.region[self.used:self.used + nbytes]
+        self.used += step
+        return out
+
+    def copy(self, a: np.ndarray) -> np.ndarray:
+        """A C-contiguous copy of `a` (same dtype and shape) in huge-page memory."""
+        out = self.empty(a.nbytes).view(a.dtype).reshape(a.shape)
+        out[...] = a
+        return out
