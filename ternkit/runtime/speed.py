@@ -181,15 +181,16 @@ def python_runtime(model: ModelGraph, lowered, prompt: np.ndarray, decode: int) 
 
 
 def build_c_runtime(model: ModelGraph, target, folder: Path, decode_format: str = "auto",
-                    weight_format: str | None = None) -> str:
+                    weight_format: str | None = None, plan=None) -> str:
     """Generate the kernel library + C runtime + weights file for `model` in `folder` and compile it;
-    a line saying the weights file's size and packed copies."""
+    a line saying the weights file's size and packed copies. `plan`: the `runtime_plan` of these
+    arguments when the caller has it already."""
     from ternkit.codegen.library import HEADER, LIB, emit_library
     from ternkit.runtime.standalone import (PROGRAM, SOURCE, WEIGHTS, all_copies, build_program, copies_summary,
                                             runtime_source, write_weights)
     from ternkit.toolchain import native_toolchain
 
-    plan = runtime_plan(model, target, decode_format, weight_format)
+    plan = plan or runtime_plan(model, target, decode_format, weight_format)
     for name, text in emit_library(plan, target, runtime=PROGRAM).items():
         (folder / name).write_text(text)
     total = write_weights(model, plan, target, folder / WEIGHTS)
@@ -249,7 +250,7 @@ def measure_speed(model: ModelGraph, weights: str, *, target: str | None = None,
         folder = Path(tempfile.mkdtemp(prefix="ternkit-speed-"))
         try:
             log(f"generating and compiling the C runtime in {folder}")
-            report.weights_file = build_c_runtime(model, t, folder, decode_format, weight_format)
+            report.weights_file = build_c_runtime(model, t, folder, plan=plan)
             log(report.weights_file)
             for n in threads:
                 log(f"C runtime, {n} thread(s): prefill {prompt_tokens} tokens, decode {decode_tokens}")
