@@ -27,6 +27,9 @@ def test_matches_reference(M, K, n):
     np.testing.assert_array_equal(kern.integer(x, kern(x)), ternary_matmul(x, w))
     other = kern.with_packed(kern.packed.copy())
     np.testing.assert_array_equal(other.integer(x, other(x)), ternary_matmul(x, w))
+    out = np.zeros((n, M), np.float32)
+    other.bound(x, out)()      # the bare C call a benchmark times: the same numbers
+    np.testing.assert_array_equal(other.integer(x, out), ternary_matmul(x, w))
 
 
 def test_refuses_what_it_cannot_run():
@@ -37,6 +40,8 @@ def test_refuses_what_it_cannot_run():
         BitnetI2S(w, FAKE)(np.ones((3, 128), np.int8))
     with pytest.raises(ShapeError, match="int8"):
         BitnetI2S(w, FAKE)(np.ones((1, 128), np.int32))
+    with pytest.raises(ShapeError, match="out must be C-contiguous float32"):
+        BitnetI2S(w, FAKE).bound(np.ones((1, 128), np.int8), np.ones((1, 4), np.int32))
 
 
 def test_checkout_is_one_clear_line(tmp_path, monkeypatch):

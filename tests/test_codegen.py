@@ -17,6 +17,7 @@ from ternkit.codegen.library import emit_library
 from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.targets import best_native_target, get_target, target_names
 from ternkit.errors import ShapeError, TernkitError
+from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime.kernels import compile_plan
 
 
@@ -95,6 +96,20 @@ def test_kernel_rejects_bad_input(small_kernel):
         kern(np.zeros((9, 2), np.int8).T)
     with pytest.raises(ShapeError, match="numpy int8 array"):
         kern([[0] * 9])
+
+
+def test_bound_call_is_the_checked_call_without_python(small_kernel):
+    kern, w = small_kernel
+    x = np.random.default_rng(1).integers(-128, 128, (3, 9)).astype(np.int8)
+    out = np.zeros((3, 10), np.int32)
+    run = kern.bound(x, out)
+    x[:] = x[::-1].copy()          # bound to the buffers, not to their values at bind time
+    run()
+    np.testing.assert_array_equal(out, ternary_matmul(x, w))
+    with pytest.raises(ShapeError, match="out must be C-contiguous int32"):
+        kern.bound(x, np.zeros((3, 10), np.float32))
+    with pytest.raises(ShapeError, match="must be int8"):
+        kern.bound(x.astype(np.int16), out)
 
 
 def test_kernel_threads_split_and_no_write_outside(small_kernel):

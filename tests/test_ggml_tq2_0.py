@@ -32,6 +32,11 @@ def test_unit_scales_give_the_integer_core_exactly(case):
     y = kern(tq.q8_K_blocks(x, 1.0))
     assert y.dtype == np.float32
     assert np.array_equal(y, ternary_matmul(x, w).astype(np.float32))   # |y_int| < 2^24: exact in float32
+    out = np.zeros_like(y)
+    kern.bound(tq.q8_K_blocks(x, 1.0), out)()       # the bare C call a benchmark times: the same bits
+    assert np.array_equal(out, y)
+    with pytest.raises(ShapeError, match="out must be"):
+        kern.bound(tq.q8_K_blocks(x, 1.0), np.zeros((n, M), np.int32))
 
 
 @given(shapes)

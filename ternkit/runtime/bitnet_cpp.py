@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import cffi
 import numpy as np
@@ -111,18 +112,24 @@ class BitnetI2S:
         return other
 
     def __call__(self, x: np.ndarray, *, threads: int | str = 1, out: np.ndarray | None = None) -> np.ndarray:
+        if threads not in (1, "auto"):
+            raise TernkitError("bitnet:i2_s runs on one thread here (bitnet.cpp threads through ggml)")
+        if out is None:
+            out = np.empty((x.shape[0], self.M), np.float32)
+        self.bound(x, out)()
+        return out
+
+    def bound(self, x: np.ndarray, out: np.ndarray) -> Callable[[], object]:
+        """The C call with `x` and `out` checked and bound once (benchmarks time the kernel, not Python)."""
         n = x.shape[0]
         if x.dtype != np.int8 or x.shape != (n, self.K) or not x.flags.c_contiguous:
             raise ShapeError(f"bitnet:i2_s: activations must be C-contiguous int8 [n, {self.K}]")
-        if threads not in (1, "auto"):
-            raise TernkitError("bitnet:i2_s runs on one thread here (bitnet.cpp threads through ggml)")
         if n != 1 and (n % self.parallel or self.block % self.parallel):
             raise ShapeError(f"bitnet.cpp's I2_S GEMM takes 1 token or a multiple of {self.parallel}; got {n}")
-        if out is None:
-            out = np.empty((n, self.M), np.float32)
-        self.lib.tk_i2s_matmul(self._w, self.ffi.from_buffer("int8_t[]", x), self.ffi.from_buffer("float[]", out),
-                               n, self.M, self.K)
-        return out
+        if out.dtype != np.float32 or out.shape != (n, self.M) or not out.flags.c_contiguous:
+            raise ShapeError(f"bitnet:i2_s: out must be C-contiguous float32 [{n}, {self.M}]")
+        return functools.partial(self.lib.tk_i2s_matmul, self._w, self.ffi.from_buffer("int8_t[]", x),
+                                 self.ffi.from_buffer("float[]", out, require_writable=True), n, self.M, self.K)
 
     @staticmethod
     def integer(x: np.ndarray, raw: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from typing import Callable
 
 import numpy as np
 
@@ -85,7 +86,7 @@ class Tq2_0Kernel:
         self._bind(pack_weights(w_q, scale))
 
     def _bind(self, packed: np.ndarray) -> None:
-        mod = _module(self.M, self.blocks)
+        mod = self._mod = _module(self.M, self.blocks)
         self.packed = packed
         self._runner = pool.Runner(mod.ffi, mod.lib, "ternkit_tq2_0", packed)
         self._edges: dict[int, tuple[int, ...]] = {}
@@ -99,11 +100,26 @@ class Tq2_0Kernel:
     def threads_for(self, n: int, threads: int | str = "auto") -> int:
         return pool.choose_threads(pool.check_threads(threads), self.packed.nbytes * n, self.M)
 
-    def __call__(self, x_blocks: np.ndarray, *, threads: int | str = 1, out: np.ndarray | None = None) -> np.ndarray:
+    def _check(self, x_blocks: np.ndarray) -> None:
         if x_blocks.dtype != Q8_K or x_blocks.ndim != 2 or x_blocks.shape[1] != self.blocks \
                 or not x_blocks.flags.c_contiguous:
             raise ShapeError(f"tq2_0: activations must be C-contiguous q8_K blocks [n, {self.blocks}] "
                              "(use q8_K_blocks)")
+
+    def bound(self, x_blocks: np.ndarray, out: np.ndarray) -> Callable[[], object]:
+        """The C call on one thread with its operands checked and bound once (benchmarks time the kernel,
+        not Python)."""
+        self._check(x_blocks)
+        n = x_blocks.shape[0]
+        if out.dtype != np.float32 or out.shape != (n, self.M) or not out.flags.c_contiguous:
+            raise ShapeError(f"tq2_0: out must be C-contiguous float32 [{n}, {self.M}]")
+        ffi = self._mod.ffi
+        return functools.partial(self._mod.lib.ternkit_tq2_0, ffi.from_buffer("uint8_t[]", self.packed),
+                                 ffi.from_buffer("int8_t[]", x_blocks.view(np.int8)),
+                                 ffi.from_buffer("int32_t[]", out, require_writable=True), n, 0, self.M)
+
+    def __call__(self, x_blocks: np.ndarray, *, threads: int | str = 1, out: np.ndarray | None = None) -> np.ndarray:
+        self._check(x_blocks)
         n = x_blocks.shape[0]
         if out is None:
             out = np.empty((n, self.M), np.float32)
