@@ -64,7 +64,7 @@ def main() -> None:
     text = "\n".join([
         f"machine: {machine}; {pool.usable_cores()} usable cores; int8 peak {bench.int8_peak_gops():.0f} GOPS/core "
         f"(measured); median of {args.repeat} runs; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"command: python benchmarks/kernel_perf.py {shlex.join(sys.argv[1:])}".rstrip(),
+        f"command: python benchmarks/kernel_perf.py {shlex.join(sys.argv[1:])}".rstrip(), bench.streams_line(),
         "", bench.format_table(rows), "", bench.NOTES])
     print(text)
     isa = "avx512" if get_target("avx512").runs_natively() else "avx2"

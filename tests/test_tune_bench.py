@@ -170,3 +170,33 @@ def test_dram_copies_in_huge_page_memory():
     w, x = rng.integers(-1, 2, (40, 96)).astype(np.int8), rng.integers(-128, 128, (1, 96)).astype(np.int8)
     kern = compile_plan(Plan("scalar", "huge", [spec]), scalar).kernel(spec, w)
     assert (kern.with_packed(HugeArena().copy(kern.packed))(x, threads=1) == kern(x, threads=1)).all()
+
+
+def test_stream_read_reads_every_line_once_as_any_number_of_streams():
+    """The roofline's read as 1 .. MAX_STREAMS sequential streams at once covers every 64-byte line once
+    (the same XOR checksum whatever the count), and the header line names the count it chose."""
+    import numpy as np
+
+    mod, _ = bench.roofline_module()
+    buf = np.random.default_rng(0).integers(0, 256, 64 * 12 * 50, dtype=np.uint8)   # every count: whole spans
+    ptr = mod.ffi.from_buffer("uint8_t[]", buf)
+    sums = {k: mod.lib.ternkit_stream_read(ptr, buf.nbytes, k) for k in range(1, bench.MAX_STREAMS + 1)}
+    assert len(set(sums.values())) == 1
+    buf[64 * 599] ^= 1                                   # the last line's first byte
+    assert all(mod.lib.ternkit_stream_read(ptr, buf.nbytes, k) != sums[1] for k in sums)
+    assert 1 <= bench.best_streams() <= bench.MAX_STREAMS and len(bench.read_streams()) == bench.MAX_STREAMS
+    assert f"as {bench.best_streams()}" in bench.streams_line()
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+@pytest.mark.parametrize("width", [512, 256, 0])
+def test_roofline_source_compiles_for_every_width(tmp_path, width):
+    """The roofline kernels of every ISA width compile (AVX-512 too, compile-only, on a machine without it)."""
+    from ternkit.codegen.jinja import render
+
+    src = tmp_path / "roofline.c"
+    src.write_text(render("bench/roofline.c.j2", width=width, vnni=width == 512, chains=12, ops_per_step=768))
+    flags = {512: AVX512.isa.flags, 256: get_target("avx2").isa.flags, 0: ()}[width]
+    done = subprocess.run(["gcc", "-O2", "-Wall", "-Werror", *flags, "-c", str(src), "-o", str(tmp_path / "r.o")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -56,6 +56,7 @@ def run(args) -> int:
                          tuning=tuning.load(args.tuning) if args.tuning else None)
     print(f"model {model.name}, target {target.name}, machine {tuning.machine_name()}, {usable_cores()} usable "
           f"cores; int8 peak {bench.int8_peak_gops():.0f} GOPS/core (measured), median of {args.repeat} runs")
+    print(bench.streams_line())
     print(bench.format_table(rows))
     print(bench.NOTES)
     if args.plot:

@@ -91,7 +91,8 @@ def roofline_module():
     lanes = {512: 128, 256: 64, 0: 32}[width]   # int8 ops a chain a step (a multiply-add = 2)
     ctx = dict(width=width, vnni=width == 512, chains=STREAM_CHAINS, ops_per_step=STREAM_CHAINS * lanes)
     source = render("bench/roofline.c.j2", **ctx)
-    cdef = ("uint64_t ternkit_stream_read(const uint8_t *p, size_t nbytes);\nint64_t ternkit_peak_int8(int64_t iters);\n"
+    cdef = ("uint64_t ternkit_stream_read(const uint8_t *p, size_t nbytes, int32_t streams);\n"
+            "int64_t ternkit_peak_int8(int64_t iters);\n"
             f"{abi().kernel('ternkit_stream_rows')};")
     return build_module("roofline", cdef, source, flags=("-O3", *target.isa.flags)), ctx
 
@@ -104,18 +105,48 @@ def int8_peak_gops(clock: Callable[[], float] = time.perf_counter) -> float:
     return iters * ctx["ops_per_step"] / t / 1e9
 
 
+MAX_STREAMS = 4
+
+
+@functools.lru_cache(maxsize=1)
+def read_streams(mb: int = 64) -> dict[int, float]:
+    """One core's DRAM read rate (GB/s, median of 3) over `mb` MiB read as 1 .. MAX_STREAMS sequential
+    streams at once: a core may read faster from several (Zen 3: ~20 GB/s from one, ~29 from three)."""
+    mod, _ = roofline_module()
+    buf = HugeArena().empty(mb << 20)
+    buf[:] = 1
+    ptr = mod.ffi.from_buffer("uint8_t[]", buf)
+    return {k: buf.nbytes / median_time(lambda: mod.lib.ternkit_stream_read(ptr, buf.nbytes, k), 3) / 1e9
+            for k in range(1, MAX_STREAMS + 1)}
+
+
+def streams_line() -> str:
+    """What `read_streams` found, for a benchmark's header."""
+    rates = read_streams()
+    return (f"one core reads DRAM at {', '.join(f'{v:.1f}' for v in rates.values())} GB/s from 1 .. {MAX_STREAMS} "
+            f"sequential streams at once: the stream read (roofline) reads each thread's part as {best_streams()}")
+
+
+def best_streams() -> int:
+    """The stream count of the roofline: the fastest read of `read_streams`."""
+    rates = read_streams()
+    return max(rates, key=rates.__getitem__)
+
+
 class Stream:
-    """Read `buffers` in turn, each split into `ROWS` rows across up to `threads` pool threads."""
+    """Read `buffers` in turn, each split into `ROWS` rows across up to `threads` pool threads, each
+    thread's rows read as `streams` sequential streams (default: the fastest count, `best_streams`)."""
 
     ROWS = 256
 
-    def __init__(self, buffers: Sequence[np.ndarray]) -> None:
+    def __init__(self, buffers: Sequence[np.ndarray], streams: int | None = None) -> None:
         mod, _ = roofline_module()
+        self.streams = streams or best_streams()
         self.row_bytes = -(-buffers[0].nbytes // self.ROWS)
         arena = HugeArena()     # in huge pages, as the kernels' DRAM copies (_copies)
         self.buffers = [self._padded(arena, b, self.row_bytes * self.ROWS) for b in buffers]
         self.runners = [pool.Runner(mod.ffi, mod.lib, "ternkit_stream_rows", b) for b in self.buffers]
-        self._x, self._y = np.zeros(1, np.int8), np.zeros(self.ROWS, np.int32)
+        self._x, self._y = np.array([self.streams], np.int8), np.zeros(self.ROWS, np.int32)
 
     @staticmethod
     def _padded(arena: HugeArena, b: np.ndarray, nbytes: int) -> np.ndarray:
@@ -381,7 +412,8 @@ def format_table(rows: Sequence[Row]) -> str:
 
 NOTES = ("us: median wall time a call (hot: every kernel and thread count timed in turn, round after "
          "round, so they see the same machine load); GB/s: packed weight bytes / time; % roofline (GEMV): "
-         "of the stream read of the same mode (hot: the faster of 1 thread and as many as asked); x numpy: "
+         "of the stream read of the same mode (hot: the faster of 1 thread and as many as asked; each thread "
+         "reading its part as the fastest number of sequential streams, above); x numpy: "
          "numpy f32 matmul time (the better of 1 BLAS thread and as many as asked) / time; x tq2_0: faithful "
          "ggml TQ2_0 x q8_K time / time; scaling: this kernel's 1-thread time / time; used: threads the "
          "call used (asked, capped by usable cores and work).")

@@ -13,8 +13,9 @@ BitLinear whose two formats differ.
 Roofline: decoding a token reads every packed BitLinear weight once (the decode copy) plus the LM head
 (the embedding matrix when tied), so `weight bytes per token / single-core stream-read bandwidth`
 (measured here with the generated read-only kernel of `runtime/bench.py`, over a buffer far larger than
-the caches) is the fastest decode possible on one core; a runtime's decode tokens/s divided by that is
-its roofline fraction.
+the caches, read as the number of sequential streams that one core reads fastest: on Zen 3 three read
+~1.45x faster than one) is the fastest decode possible on one core; a runtime's decode tokens/s
+divided by that is its roofline fraction.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class SpeedReport:
     weights: str                   # how the weights were made / where from
     bitlinear_bytes: int           # packed BitLinear bytes read per decoded token
     head_bytes: int                # LM head bytes read per decoded token
-    stream_gbs: float              # single-core stream-read bandwidth (GB/s), wall clock
+    stream_gbs: float              # single-core stream-read bandwidth (GB/s, best stream count), wall clock
     stream_cpu_gbs: float          # the same per CPU-second
     rows: list[SpeedRow] = field(default_factory=list)
     weights_file: str = ""         # the C runtime's weights file: size and packed copies
@@ -98,12 +99,14 @@ class SpeedReport:
         return row.decode_per_cpu_s / self.roofline_per_cpu_s
 
     def text(self) -> str:
+        from ternkit.runtime.bench import best_streams
+
         mib = 1 << 20
         lines = [
             f"model     {self.model}: {self.parameters:,} params ({self.weights}), target {self.target}"
             + (f" ({self.formats})" if self.formats else ""),
             f"roofline  {self.bitlinear_bytes / mib:,.1f} MiB BitLinear + {self.head_bytes / mib:,.1f} MiB LM head = "
-            f"{self.bytes_per_token / mib:,.1f} MiB read per decoded token; stream read (1 core) {self.stream_gbs:.1f} "
+            f"{self.bytes_per_token / mib:,.1f} MiB read per decoded token; stream read (1 core, {best_streams()} streams) {self.stream_gbs:.1f} "
             f"GB/s wall, {self.stream_cpu_gbs:.1f} GB/s per CPU-s -> at most {self.roofline_tokens_per_s:,.2f} tok/s "
             f"({self.roofline_per_cpu_s:,.2f} per CPU-s)",
         ]
@@ -148,8 +151,9 @@ def weight_traffic(model: ModelGraph, plan, target) -> tuple[int, int]:
 
 
 def stream_bandwidth(mb: int = STREAM_MB, repeat: int = 5) -> tuple[float, float]:
-    """Single-core read bandwidth from DRAM over `mb` MiB: (GB/s by the wall clock, GB/s per CPU-second),
-    medians of `repeat` passes after a warm-up."""
+    """Single-core read bandwidth from DRAM over `mb` MiB, read as the fastest number of sequential
+    streams (`bench.best_streams`): (GB/s by the wall clock, GB/s per CPU-second), medians of `repeat`
+    passes after a warm-up."""
     import statistics
     import time
 
