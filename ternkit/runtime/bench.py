@@ -109,9 +109,10 @@ MAX_STREAMS = 4
 
 
 @functools.lru_cache(maxsize=1)
-def read_streams(mb: int = 64) -> dict[int, float]:
+def read_streams(mb: int = 256) -> dict[int, float]:
     """One core's DRAM read rate (GB/s, median of 3) over `mb` MiB read as 1 .. MAX_STREAMS sequential
-    streams at once: a core may read faster from several (Zen 3: ~20 GB/s from one, ~29 from three)."""
+    streams at once: a core may read faster from several (Zen 3 VM: 18-20 GB/s from one, 24-29 from three;
+    a 64 MiB buffer read faster still, part of it from the 32 MiB L3)."""
     mod, _ = roofline_module()
     buf = HugeArena().empty(mb << 20)
     buf[:] = 1
