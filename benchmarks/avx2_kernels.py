@@ -13,7 +13,7 @@ all 1 here, so its float results equal the integer core). `bitnet:i2_s` is bitne
 (ACT_PARALLEL, its default), compiled from the checkout given with `--bitnet-cpp PATH`
 (ternkit.runtime.bitnet_cpp; its float sums less sum(x) must equal the integer product). The rooflines
 are measured in the same rounds: `stream` reads the i2 weight bytes (M x K / 4) with plain 256-bit loads
-as one sequential stream, `stream xS` as the S streams at once that one core reads fastest (Zen 3: ~1.45x
+as one sequential stream, `stream xS` as the S streams at once that one core reads fastest (Zen 3: 1.25-1.45x
 faster than one; header line) (hot: one buffer again and again; dram: the same rotation of copies);
 `% roof` is the faster stream read's time over the kernel's, `% 1-str` the one-stream read's; GEMM rows
 give the % of the core's int8 peak (`_mm256_maddubs_epi16` + add chains, 2 ops a weight x token).

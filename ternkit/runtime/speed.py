@@ -14,7 +14,7 @@ Roofline: decoding a token reads every packed BitLinear weight once (the decode 
 (the embedding matrix when tied), so `weight bytes per token / single-core stream-read bandwidth`
 (measured here with the generated read-only kernel of `runtime/bench.py`, over a buffer far larger than
 the caches, read as the number of sequential streams that one core reads fastest: on Zen 3 three read
-~1.45x faster than one) is the fastest decode possible on one core; a runtime's decode tokens/s
+1.25-1.45x faster than one) is the fastest decode possible on one core; a runtime's decode tokens/s
 divided by that is its roofline fraction.
 """
 

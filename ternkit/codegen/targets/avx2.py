@@ -109,7 +109,7 @@ class Avx2Target(CTarget):
         # (a multiple of 128); gemm_min: token count from which the GEMM path runs;
         # prefetch / prefetch_l1: GEMV software prefetch distances in bytes into L2 / L1 (0 = none)
         # (measured on Zen 3: rows from `rows` equal spans of the range, so that each is a sequential stream:
-        # one core reads DRAM at ~20 GB/s from one stream and ~29 GB/s from three; 3 rows read DRAM 1.10-1.22x
+        # one core reads DRAM at 18-20 GB/s from one stream and 24-29 GB/s from three; 3 rows read DRAM 1.10-1.22x
         # and hot 1.03-1.09x faster than 1 (2 rows: 1.10-1.17x, 1.06-1.10x; 4: slower), where adjacent rows at
         # once had read DRAM 0.7x as fast; prefetching a line into L2 16 KiB ahead and into L1 2 KiB ahead
         # (prefetch_l1) had read one stream up to 1.15x faster than into L2 alone, and is level with 3 spans)
