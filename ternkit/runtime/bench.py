@@ -121,17 +121,17 @@ def read_streams(mb: int = 256) -> dict[int, float]:
             for k in range(1, MAX_STREAMS + 1)}
 
 
+def best_streams() -> int:
+    """The stream count of the roofline: the fastest read of `read_streams`."""
+    rates = read_streams()
+    return max(rates, key=rates.__getitem__)
+
+
 def streams_line() -> str:
     """What `read_streams` found, for a benchmark's header."""
     rates = read_streams()
     return (f"one core reads DRAM at {', '.join(f'{v:.1f}' for v in rates.values())} GB/s from 1 .. {MAX_STREAMS} "
             f"sequential streams at once: the stream read (roofline) reads each thread's part as {best_streams()}")
-
-
-def best_streams() -> int:
-    """The stream count of the roofline: the fastest read of `read_streams`."""
-    rates = read_streams()
-    return max(rates, key=rates.__getitem__)
 
 
 class Stream:

@@ -78,6 +78,7 @@ class SpeedReport:
     rows: list[SpeedRow] = field(default_factory=list)
     weights_file: str = ""         # the C runtime's weights file: size and packed copies
     formats: str = ""              # the kernels' weight formats, e.g. "decode tl2, prefill i2"
+    stream_count: int = 1          # sequential streams at once of the stream read (the fastest count)
 
     @property
     def bytes_per_token(self) -> int:
@@ -99,14 +100,12 @@ class SpeedReport:
         return row.decode_per_cpu_s / self.roofline_per_cpu_s
 
     def text(self) -> str:
-        from ternkit.runtime.bench import best_streams
-
         mib = 1 << 20
         lines = [
             f"model     {self.model}: {self.parameters:,} params ({self.weights}), target {self.target}"
             + (f" ({self.formats})" if self.formats else ""),
             f"roofline  {self.bitlinear_bytes / mib:,.1f} MiB BitLinear + {self.head_bytes / mib:,.1f} MiB LM head = "
-            f"{self.bytes_per_token / mib:,.1f} MiB read per decoded token; stream read (1 core, {best_streams()} streams) {self.stream_gbs:.1f} "
+            f"{self.bytes_per_token / mib:,.1f} MiB read per decoded token; stream read (1 core, {self.stream_count} streams) {self.stream_gbs:.1f} "
             f"GB/s wall, {self.stream_cpu_gbs:.1f} GB/s per CPU-s -> at most {self.roofline_tokens_per_s:,.2f} tok/s "
             f"({self.roofline_per_cpu_s:,.2f} per CPU-s)",
         ]
@@ -226,6 +225,7 @@ def measure_speed(model: ModelGraph, weights: str, *, target: str | None = None,
     """Measure `model` end to end (see the module doc). `weights` says where its weights came from;
     `decode_format` the GEMVs' format (`codegen/decode_format.py`)."""
     from ternkit.codegen.targets import native_target
+    from ternkit.runtime.bench import best_streams
     from ternkit.runtime.lowered import lower_model
 
     cfg = model.config
@@ -249,7 +249,7 @@ def measure_speed(model: ModelGraph, weights: str, *, target: str | None = None,
         del lowered
     log(f"measuring the single-core stream-read bandwidth ({STREAM_MB} MiB)")   # after: its buffer is no RSS of theirs
     report = SpeedReport(cfg.name, t.name, model.parameter_count(), weights, bitlinear, head, *stream_bandwidth(), rows,
-                         formats=plan_formats(plan))
+                         formats=plan_formats(plan), stream_count=best_streams())
     if c:
         folder = Path(tempfile.mkdtemp(prefix="ternkit-speed-"))
         try:
