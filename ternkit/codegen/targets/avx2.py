@@ -61,7 +61,7 @@ GEMM_SPACE = [[{"gemm_rows": r, "gemm_tb": b} for r, b in ((2, 6), (1, 12), (2, 
 def i2_tune_space(spec: KernelSpec) -> list[list[dict[str, Any]]]:
     if spec.N < spec.tile("gemm_min"):
         return [[{"rows": r} for r in (3, 2, 1, 4)], [{"prefetch": p} for p in (16384, 4096, 8192, 32768)],
-                [{"prefetch_l1": p} for p in (2048, 4096, 0)]]
+                [{"prefetch_l1": p} for p in (0, 2048, 4096)]]
     return [GEMM_SPACE[0] + [{"gemm_rows": 3, "gemm_tb": 3}], [{"mc": m} for m in (64, 32, 128)], GEMM_SPACE[1]]
 
 
@@ -112,9 +112,10 @@ class Avx2Target(CTarget):
         # one core reads DRAM at 18-20 GB/s from one stream and 24-29 GB/s from three; 3 rows read DRAM 1.10-1.22x
         # and hot 1.03-1.09x faster than 1 (2 rows: 1.10-1.17x, 1.06-1.10x; 4: slower), where adjacent rows at
         # once had read DRAM 0.7x as fast; prefetching a line into L2 16 KiB ahead and into L1 2 KiB ahead
-        # (prefetch_l1) had read one stream up to 1.15x faster than into L2 alone, and is level with 3 spans)
+        # (prefetch_l1) had read one stream up to 1.15x faster than into L2 alone; with 3 spans it costs
+        # instructions for nothing: none into L1 ran 1.01-1.06x hot and 1.01-1.04x from DRAM in two runs)
         "i2": FormatKernels(
-            {"m_block": 1, "k_align": 128, "rows": 3, **GEMM_DEFAULTS, "prefetch": 16384, "prefetch_l1": 2048},
+            {"m_block": 1, "k_align": 128, "rows": 3, **GEMM_DEFAULTS, "prefetch": 16384, "prefetch_l1": 0},
             tunables={"rows": (1, 2, 3, 4, 6), **GEMM_TUNABLES, "gemm_rows": (1, 2, 3),
                       "mc": (8, 16, 24, 32, 40, 48, 64, 96, 128, 192, 256), "kc": (128, 256, 384, 512, 1024, 2048, 4096),
                       "prefetch": (0, 1024, 2048, 4096, 8192, 16384, 32768), "prefetch_l1": (0, 1024, 2048, 4096)},
