@@ -90,6 +90,8 @@ FAST = [
     Fast(r"python benchmarks/avx2_kernels\.py( .*)?", lambda c: c + " --shapes 128x256 --tokens 1,4 --repeat 1 --dram-mb 8",
          "one small shape, one round"),
     Fast(r"python benchmarks/avx512_loops\.py( .*)?", lambda c: c, "as written (static analysis, a few seconds)"),
+    Fast(r"python benchmarks/port_limits\.py( .*)?", lambda c: c + " --shape 256x512 --tokens 8 --repeat 1",
+         "a small shape, one repeat"),
     Fast(r"python benchmarks/kernel_perf\.py( .*)?",
          lambda c: c + " --shapes 128x256 --tokens 1,4 --threads 1 --repeat 2 --dram-mb 8 --no-scalar --out kernel_perf.txt",
          "one small shape, few repeats"),
