@@ -137,10 +137,10 @@ class Avx2Target(CTarget):
     }
     isa: ClassVar[Isa] = ISA
     priority: ClassVar[int] = 20
-    # tl2 GEMVs read the 2B4T shapes from DRAM as fast as i2 on one thread since i2 reads 3 streams (before:
-    # 1.10-1.14x faster) and 1.05-1.14x faster on two, where the cores share DRAM and its 17 % fewer bytes
-    # count (Zen 3, README "Several streams a core"); its GEMM decodes into the i2 GEMM's tile and runs as
-    # fast (1.00-1.05x), so a runtime keeps one tl2 copy for both
+    # tl2 GEMVs read the 2B4T shapes from DRAM about as fast as i2 since i2 reads 3 streams (0.95-1.01x on
+    # one thread, 0.98-1.16x on two; before: 1.10-1.14x faster), in 17 % fewer bytes (Zen 3, README "This
+    # machine"); its GEMM decodes into the i2 GEMM's tile and runs as fast (1.00-1.05x), so a runtime keeps
+    # one tl2 copy for both
     decode_format: ClassVar[str] = "tl2"
     prefill_format: ClassVar[str] = "tl2"
 
