@@ -69,9 +69,9 @@ def main() -> None:
             if fmt not in target.formats:
                 continue
             spec = target.specialise(KernelSpec(M, K, n, weight_format=fmt))
-            if n > 1 and spec.tile("gemm_min") is None:    # no GEMM path in this format (avx512 tl2)
+            path = ports.path(spec).upper()
+            if n > 1 and path == "GEMV":    # no GEMM for this format (avx512 tl2) or this few tokens
                 continue
-            path = "GEMM" if n > 1 else "GEMV"
             print(f"  {isa}/{fmt} {path} ...", flush=True)
             cost = ports.loop_cost(isa, fmt, M, K, n)
             bound, rate = cost.bound(pipes), hot_rate(isa, fmt, M, K, n, args.repeat)

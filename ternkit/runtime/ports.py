@@ -130,16 +130,21 @@ def is_vector_alu(insn: str) -> bool:
     return op.startswith("v") and not op.startswith(_NOT_ALU)
 
 
+def path(spec: KernelSpec) -> str:
+    """The path the kernel of `spec` takes for its N tokens: "gemm" from gemm_min on, else "gemv" (also
+    where the format has no GEMM)."""
+    gemm_min = spec.tile("gemm_min")
+    return "gemm" if gemm_min is not None and spec.N >= gemm_min else "gemv"
+
+
 def loop_cost(target_name: str, fmt: str, M: int, K: int, n: int) -> LoopCost:
     """The hot loop of target `target_name`'s `fmt` kernel for M x K and n tokens, as gcc compiles it."""
     target = get_c_target(target_name)
     spec = target.specialise(KernelSpec(M, K, n, weight_format=fmt))
     _, source = cffi_source(Plan(target_name, "ports", [spec]), target)
-    gemm_min = spec.tile("gemm_min")     # None: the format has no GEMM path
-    path = "gemm" if gemm_min is not None and n >= gemm_min else "gemv"
-    marker, work = MARKERS[target_name, fmt, path]
+    marker, work = MARKERS[target_name, fmt, path(spec)]
     # the source holds both paths: the GEMM's register tile is its own function, `<name>_tile`
     loops = [lp for lp in innermost_loops(compile_to_asm(source, target.cflags()))
-             if ("_tile" in lp.function) == (path == "gemm")]
+             if ("_tile" in lp.function) == (path(spec) == "gemm")]
     loop = max(loops, key=lambda lp: lp.count(marker))
     return LoopCost(loop, sum(map(is_vector_alu, loop.instructions)), loop.count(marker) * work)
