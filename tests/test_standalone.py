@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from ternkit.cli import main
-from ternkit.codegen.targets import get_target, target_names
+from ternkit.codegen.targets import best_native_target, get_target, target_names
 from ternkit.graph import load_model
 from ternkit.reference import forward
 
@@ -20,10 +21,10 @@ PROMPT = list(b"def main(")
 
 
 def build_and_run(tmp_path: Path, target: str, make_args: list[str], runner: list[str],
-                  threads: tuple[int, ...] = (1,)) -> np.ndarray:
+                  threads: tuple[int, ...] = (1,), model: Path = TRAINED) -> np.ndarray:
     """The last prompt token's logits, the same (bit for bit) with each thread count in `threads`."""
     out = tmp_path / target
-    assert main(["generate", str(TRAINED), "--target", target, "--with-runtime", "-o", str(out)]) == 0
+    assert main(["generate", str(model), "--target", target, "--with-runtime", "-o", str(out)]) == 0
     done = subprocess.run(["make", *make_args], cwd=out, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     texts = []
@@ -37,8 +38,8 @@ def build_and_run(tmp_path: Path, target: str, make_args: list[str], runner: lis
     return np.array(texts[0].split(), dtype=np.float32)
 
 
-def expected() -> np.ndarray:
-    return forward(load_model(TRAINED), np.array(PROMPT))[-1]
+def expected(model: Path = TRAINED) -> np.ndarray:
+    return forward(load_model(str(model)), np.array(PROMPT))[-1]
 
 
 NATIVE = [t for t in target_names() if t != "neon"
@@ -50,6 +51,23 @@ NATIVE = [t for t in target_names() if t != "neon"
 def test_standalone_runtime_native(tmp_path, target):
     logits = build_and_run(tmp_path, target, [], [], threads=(1, 2, 3))
     ref = expected()
+    np.testing.assert_allclose(logits, ref, rtol=1e-3, atol=1e-3)
+    assert int(np.argmax(logits)) == int(np.argmax(ref))
+
+
+@pytest.mark.skipif(shutil.which("make") is None or shutil.which("cc") is None, reason="make / cc not installed")
+@pytest.mark.parametrize("hidden, heads, kv_heads", [(128, 8, 2), (96, 6, 1)])
+def test_standalone_runtime_grouped_query_heads(tmp_path, hidden, heads, kv_heads):
+    """4 and 6 query heads a key/value head (2B4T has 4; tiny 2): the runtime's attention reads each cached
+    key/value row once for all of a group's query heads."""
+    config = yaml.safe_load((Path(__file__).parent.parent / "ternkit/graph/models/tiny.yaml").read_text())
+    config.update(name=f"tiny-{heads}-{kv_heads}", hidden=hidden)
+    config["defaults"]["attention"] = {"heads": heads, "kv_heads": kv_heads}
+    model = tmp_path / "model.yaml"
+    model.write_text(yaml.safe_dump(config))
+    target = best_native_target().name
+    logits = build_and_run(tmp_path, target, [], [], threads=(1, 2), model=model)
+    ref = expected(model)
     np.testing.assert_allclose(logits, ref, rtol=1e-3, atol=1e-3)
     assert int(np.argmax(logits)) == int(np.argmax(ref))
 
