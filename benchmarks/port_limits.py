@@ -22,6 +22,7 @@ import numpy as np
 
 from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.targets import get_c_target
+from ternkit.reference.quant import ternary_matmul
 from ternkit.runtime import ports
 from ternkit.runtime.bench import median_time, read_streams
 from ternkit.runtime.kernels import compile_plan
@@ -37,7 +38,8 @@ def hot_rate(target_name: str, fmt: str, M: int, K: int, n: int, repeat: int) ->
     x = rng.integers(-128, 128, (n, K)).astype(np.int8)
     kernel = compile_plan(Plan(target_name, "ports", [spec]), target).kernel(spec, w)
     out = np.empty((n, M), np.int32)
-    assert (kernel(x, threads=1, out=out) == x.astype(np.int64) @ w.T.astype(np.int64)).all()
+    if not (kernel(x, threads=1, out=out) == ternary_matmul(x, w)).all():
+        raise SystemExit(f"{target_name}/{fmt} {M}x{K} n={n} differs from ternary_matmul")
     call = kernel.bound(x, out)
     calls = max(1, int(2e8 // (M * K * n)))    # ~0.1 s a sample at ~100 G weights/s
 

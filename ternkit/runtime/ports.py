@@ -18,6 +18,7 @@ from ternkit.codegen.jinja import render
 from ternkit.codegen.library import cffi_source
 from ternkit.codegen.plan import KernelSpec, Plan
 from ternkit.codegen.targets import get_c_target
+from ternkit.runtime.bench import median_time
 from ternkit.toolchain.asm_loops import Loop, compile_to_asm, innermost_loops
 from ternkit.toolchain.cffi_build import build_module
 
@@ -38,7 +39,8 @@ def _one(insn: str) -> Probe:
     return Probe(insn, (f"{insn} {{r}}{{a}}, {{r}}{{b}}, {{r}}{{d}}",))
 
 
-# the building blocks of the kernels: i2 GEMV/GEMM (maddubs + add), tl2 (lookup + sign + byte add)
+# the building blocks of the kernels: i2 GEMV/GEMM (maddubs + add), tl2 (lookup + sign + byte add); the
+# first probe of each ISA is its simplest instruction (Pipes.widest)
 AVX2_PROBES = (
     _one("vpand"), _one("vpaddw"), Probe("vpsrlw (immediate)", ("vpsrlw $4, {r}{b}, {r}{d}",)),
     _one("vpshufb"), _one("vpsignb"), _one("vpmaddubsw"), _one("vpmaddwd"),
@@ -74,27 +76,23 @@ class Pipes:
 
     @property
     def widest(self) -> float:
-        """Instructions a cycle of the simplest vector instruction: the number of vector pipes."""
-        return self.per_cycle["vpand" if self.isa == "avx2" else "vpandd"]
-
-
-def _seconds(fn, iters: int, repeat: int) -> float:
-    fn(iters // 16)   # warm-up: the vector units power up, the clock boosts
-    times = []
-    for _ in range(repeat):
-        t0 = time.thread_time()      # this thread's CPU time: other jobs' time slices drop out
-        fn(iters)
-        times.append(time.thread_time() - t0)
-    return sorted(times)[len(times) // 2]
+        """Instructions a cycle of the simplest vector instruction (each ISA's first probe, an and): the
+        number of vector pipes."""
+        return self.per_cycle[ISAS[self.isa][1][0].name]
 
 
 def measure(isa: str, iters: int = 1 << 21, repeat: int = 5) -> Pipes:
-    """Clock and instruction throughput of this core for `isa` ("avx2"; "avx512" where it runs natively)."""
+    """Clock and instruction throughput of this core for `isa` ("avx2"; "avx512" where it runs natively),
+    each loop's median in this thread's CPU time (other jobs' time slices drop out)."""
     lib = _module(isa).lib
-    hz = iters * CLOCK_CHAIN / _seconds(lib.ternkit_ports_chain, iters, repeat)
+
+    def seconds(name: str) -> float:
+        fn = getattr(lib, f"ternkit_ports_{name}")
+        return median_time(lambda: fn(iters), repeat, clock=time.thread_time)
+
+    hz = iters * CLOCK_CHAIN / seconds("chain")
     _, probes = ISAS[isa]
-    per_cycle = {p.name: iters * len(p.unit) * CHAINS / _seconds(getattr(lib, f"ternkit_ports_{i}"), iters, repeat) / hz
-                 for i, p in enumerate(probes)}
+    per_cycle = {p.name: iters * len(p.unit) * CHAINS / seconds(str(i)) / hz for i, p in enumerate(probes)}
     return Pipes(isa, hz / 1e9, per_cycle)
 
 
@@ -142,9 +140,10 @@ def loop_cost(target_name: str, fmt: str, M: int, K: int, n: int) -> LoopCost:
     target = get_c_target(target_name)
     spec = target.specialise(KernelSpec(M, K, n, weight_format=fmt))
     _, source = cffi_source(Plan(target_name, "ports", [spec]), target)
-    marker, work = MARKERS[target_name, fmt, path(spec)]
+    way = path(spec)
+    marker, work = MARKERS[target_name, fmt, way]
     # the source holds both paths: the GEMM's register tile is its own function, `<name>_tile`
     loops = [lp for lp in innermost_loops(compile_to_asm(source, target.cflags()))
-             if ("_tile" in lp.function) == (path(spec) == "gemm")]
+             if ("_tile" in lp.function) == (way == "gemm")]
     loop = max(loops, key=lambda lp: lp.count(marker))
     return LoopCost(loop, sum(map(is_vector_alu, loop.instructions)), loop.count(marker) * work)
